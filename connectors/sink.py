@@ -1,0 +1,38 @@
+"""What every CRM sink offers the sync engine, and what it reports back.
+
+The engine decides *what* to send (only persons whose content hash changed
+for this target); a sink decides *how* (mapping, batching, keys) and returns
+one outcome per person, so that a partial failure is recorded per record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """The fate of one person in one upsert attempt."""
+
+    key: str
+    ok: bool
+    crm_id: str | None = None
+    created: bool = False
+    error: str | None = None
+    error_code: str | None = None
+
+
+class ContactSink(Protocol):
+    """A CRM target. `target` names its sync state ('hubspot', 'salesforce')."""
+
+    target: str
+
+    def prepare(self) -> None:
+        """Check or create what the mapping needs before anything is written."""
+
+    def properties(self, person: Mapping[str, Any]) -> dict[str, Any]:
+        """The CRM properties this sink would write for a person (hashed for diffing)."""
+
+    def upsert(self, persons: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
+        """Upsert persons; one outcome per input key, in any order."""
