@@ -54,3 +54,11 @@ class RequestError(ConnectorError):
 
 class QuotaExhausted(ConnectorError):
     """A daily or org-wide quota is spent: stop cleanly, keep progress, resume later."""
+
+
+class NotFound(RequestError):
+    """404: the record is gone (deleted between a listing and a read): skip it, do not fail the run."""
+
+
+class PaginationLoop(PayloadError):
+    """The service answered a later page with records already seen (it ignores `offset`)."""

@@ -21,6 +21,9 @@ class SyncOutcome:
     created: bool = False
     error: str | None = None
     error_code: str | None = None
+    # True when resending the same data cannot succeed (a validation error):
+    # the record then waits for its data to change instead of being retried.
+    permanent: bool = False
 
 
 class ContactSink(Protocol):

@@ -1,0 +1,526 @@
+"""The SQLAlchemy state store: raw payloads, canonical records, persons,
+per-target sync state, quarantine, checkpoints and run history.
+
+Every write is an idempotent upsert keyed by natural ids, so a run that is
+killed and started again (or two runs writing at once) converge on the same
+state. Reads that may cover millions of rows go by keyset pages so memory
+stays flat and no long transaction holds SQLite's writer lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pipelines.state import migrations
+from pipelines.state.tables import (
+    checkpoints,
+    persons,
+    quarantine,
+    raw_records,
+    records,
+    runs,
+    sync_state,
+)
+from schemas.hashing import content_hash
+
+DEFAULT_FILE = "crm_sync.db"
+
+
+def default_database_url(env: Mapping[str, str] = os.environ) -> str:
+    """SYNC_DATABASE_URL, else a SQLite file under $DAGSTER_HOME or ./.crm_sync/."""
+    if env.get("SYNC_DATABASE_URL"):
+        return env["SYNC_DATABASE_URL"]
+    folder = Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else Path(".crm_sync")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / DEFAULT_FILE).resolve()}"
+
+
+def redacted(url: str) -> str:
+    """The URL with any password masked, for logs and metadata."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class RawRow:
+    source: str
+    stream: str
+    record_id: str
+    payload: Any
+    payload_hash: str
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A canonical record ready to store, with the identity fields pulled out."""
+
+    source: str
+    stream: str
+    record_id: str
+    data: dict[str, Any]
+    payload_hash: str
+    email: str | None = None
+    phone: str | None = None
+    person_key: str | None = None
+    event_day: str | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    source: str
+    stream: str
+    record_id: str
+    reason: str
+    detail: str
+    payload: Any
+    payload_hash: str
+
+
+@dataclass(frozen=True)
+class SyncRow:
+    key: str
+    last_hash: str | None
+    failed_hash: str | None
+    error_permanent: bool
+    crm_id: str | None
+
+
+def _make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the one writer; the busy timeout
+            # makes a second writer wait instead of failing.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class StateStore:
+    """One handle on the store; cheap to create, safe to share across threads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        migrations.upgrade(self.engine)
+
+    def __repr__(self) -> str:
+        return f"StateStore({redacted(self.url)!r})"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- writing helpers -------------------------------------------------
+
+    def _upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        rows: Sequence[Mapping[str, Any]],
+        update: Sequence[str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not rows:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={**{name: stmt.excluded[name] for name in update}, **(extra or {})},
+        )
+        conn.execute(stmt, list(rows))
+
+    # -- raw payloads ----------------------------------------------------
+
+    def save_raw(
+        self,
+        source: str,
+        stream: str,
+        items: Iterable[tuple[str, Any]],
+        *,
+        run_id: str | None = None,
+    ) -> int:
+        """Keep raw payloads by id; returns how many are new or changed."""
+        now = utcnow()
+        rows = {
+            record_id: {
+                "source": source,
+                "stream": stream,
+                "record_id": record_id,
+                "payload": payload,
+                "payload_hash": content_hash(payload),
+                "first_seen_at": now,
+                "fetched_at": now,
+                "run_id": run_id,
+            }
+            for record_id, payload in items
+        }
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            known = dict(
+                conn.execute(
+                    sa.select(raw_records.c.record_id, raw_records.c.payload_hash).where(
+                        raw_records.c.source == source,
+                        raw_records.c.stream == stream,
+                        raw_records.c.record_id.in_(list(rows)),
+                    )
+                ).all()
+            )
+            changed = [r for r in rows.values() if known.get(r["record_id"]) != r["payload_hash"]]
+            self._upsert(conn, raw_records, changed, ["payload", "payload_hash", "fetched_at", "run_id"])
+        return len(changed)
+
+    def iter_pending_raw(
+        self, source: str, stream: str, version: int, *, batch: int = 2000
+    ) -> Iterator[list[RawRow]]:
+        """Raw rows whose payload or schema version changed since they were normalized."""
+        r = raw_records.c
+        pending = sa.or_(
+            r.normalized_hash.is_(None),
+            r.normalized_hash != r.payload_hash,
+            r.normalized_version != version,
+        )
+        yield from self._keyset(
+            sa.select(r.record_id, r.payload, r.payload_hash).where(
+                r.source == source, r.stream == stream, pending
+            ),
+            r.record_id,
+            batch,
+            lambda row: RawRow(source, stream, row.record_id, row.payload, row.payload_hash),
+        )
+
+    def _keyset(self, query: sa.Select, key: sa.ColumnElement, batch: int, make: Any) -> Iterator[list]:
+        last = None
+        while True:
+            page_query = query.order_by(key).limit(batch)
+            if last is not None:
+                page_query = page_query.where(key > last)
+            with self.engine.connect() as conn:
+                rows = conn.execute(page_query).all()
+            if not rows:
+                return
+            last = getattr(rows[-1], key.key)
+            yield [make(row) for row in rows]
+
+    def save_normalized(
+        self, version: int, good: Sequence[Normalized], bad: Sequence[Quarantined], *, run_id: str | None = None
+    ) -> None:
+        """Store one chunk's outcome and mark its raw rows normalized, atomically."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            self._upsert(
+                conn,
+                records,
+                [
+                    {
+                        "source": n.source,
+                        "stream": n.stream,
+                        "record_id": n.record_id,
+                        "schema_name": n.data["schema"],
+                        "schema_version": n.data["version"],
+                        "data": n.data,
+                        "email": n.email,
+                        "phone": n.phone,
+                        "person_key": n.person_key,
+                        "event_day": n.event_day,
+                        "content_hash": content_hash(n.data),
+                        "normalized_at": now,
+                    }
+                    for n in good
+                ],
+                ["schema_name", "schema_version", "data", "email", "phone", "person_key",
+                 "event_day", "content_hash", "normalized_at"],
+            )
+            self._upsert(
+                conn,
+                quarantine,
+                [
+                    {
+                        "source": q.source,
+                        "stream": q.stream,
+                        "record_id": q.record_id,
+                        "reason": q.reason,
+                        "detail": q.detail,
+                        "payload": q.payload,
+                        "quarantined_at": now,
+                        "run_id": run_id,
+                    }
+                    for q in bad
+                ],
+                ["reason", "detail", "payload", "quarantined_at", "run_id"],
+            )
+            # A record that is now valid leaves quarantine, and the reverse.
+            for rows, table in ((good, quarantine), (bad, records)):
+                for source, stream, ids in _group_ids(rows):
+                    conn.execute(
+                        table.delete().where(
+                            table.c.source == source, table.c.stream == stream, table.c.record_id.in_(ids)
+                        )
+                    )
+            for row in [*good, *bad]:
+                conn.execute(
+                    raw_records.update()
+                    .where(
+                        raw_records.c.source == row.source,
+                        raw_records.c.stream == row.stream,
+                        raw_records.c.record_id == row.record_id,
+                        raw_records.c.payload_hash == row.payload_hash,
+                    )
+                    .values(normalized_hash=row.payload_hash, normalized_version=version)
+                )
+
+    def reset_normalization(self, source: str | None = None) -> int:
+        """Mark kept raw payloads for re-normalization (after a schema change)."""
+        stmt = raw_records.update().values(normalized_hash=None)
+        if source:
+            stmt = stmt.where(raw_records.c.source == source)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
+
+    # -- identity --------------------------------------------------------
+
+    def resolve_phone_identities(self, stream: str = "contacts") -> int:
+        """Give every email-less record its person key by DESIGN.md's rule.
+
+        It joins the one emailed person who has its phone; when none or
+        several have it, it is its own person keyed by the phone. Done in SQL
+        so it scales with the store, not with memory; schemas.identity holds
+        the in-memory reference implementation the tests compare against.
+        """
+        statement = sa.text(
+            """
+            UPDATE records SET person_key = COALESCE(
+                (SELECT MIN(r2.person_key) FROM records r2
+                  WHERE r2.stream = records.stream AND r2.phone = records.phone
+                    AND r2.email IS NOT NULL
+                 HAVING COUNT(DISTINCT r2.email) = 1),
+                'phone:' || records.phone)
+            WHERE stream = :stream AND email IS NULL AND phone IS NOT NULL
+            """
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement, {"stream": stream}).rowcount
+
+    def iter_person_groups(
+        self, stream: str = "contacts", *, batch: int = 5000
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(person_key, its records' data), in key order, streamed."""
+        c = records.c
+        query = (
+            sa.select(c.person_key, c.record_id, c.data)
+            .where(c.stream == stream, c.person_key.is_not(None))
+            .order_by(c.person_key, c.record_id)
+        )
+        last_key: str | None = None
+        last_id: str | None = None
+        current_key: str | None = None
+        current: list[dict[str, Any]] = []
+        while True:
+            page = query.limit(batch)
+            if last_key is not None:
+                page = page.where(
+                    sa.or_(c.person_key > last_key, sa.and_(c.person_key == last_key, c.record_id > last_id))
+                )
+            with self.engine.connect() as conn:
+                rows = conn.execute(page).all()
+            if not rows:
+                break
+            for row in rows:
+                if row.person_key != current_key:
+                    if current:
+                        yield current_key, current  # type: ignore[misc]
+                    current_key, current = row.person_key, []
+                current.append(row.data)
+            last_key, last_id = rows[-1].person_key, rows[-1].record_id
+        if current:
+            yield current_key, current  # type: ignore[misc]
+
+    def save_persons(self, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Upsert persons whose content changed; returns how many changed."""
+        if not items:
+            return 0
+        hashed = {key: (data, content_hash(data)) for key, data in items}
+        now = utcnow()
+        with self.engine.begin() as conn:
+            known = dict(
+                conn.execute(
+                    sa.select(persons.c.person_key, persons.c.content_hash).where(
+                        persons.c.person_key.in_(list(hashed))
+                    )
+                ).all()
+            )
+            changed = [
+                {"person_key": k, "data": d, "content_hash": h, "updated_at": now}
+                for k, (d, h) in hashed.items()
+                if known.get(k) != h
+            ]
+            self._upsert(conn, persons, changed, ["data", "content_hash", "updated_at"])
+        return len(changed)
+
+    def delete_orphan_persons(self, stream: str = "contacts") -> int:
+        """Drop persons no record points at any more (their records re-keyed)."""
+        orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
+        with self.engine.begin() as conn:
+            return conn.execute(persons.delete().where(orphan)).rowcount
+
+    def iter_persons(self, *, batch: int = 2000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        p = persons.c
+        yield from self._keyset(
+            sa.select(p.person_key, p.data), p.person_key, batch, lambda row: (row.person_key, row.data)
+        )
+
+    def count(self, table_name: str, **where: Any) -> int:
+        table = {t.name: t for t in (raw_records, records, quarantine, persons, sync_state, runs)}[table_name]
+        query = sa.select(sa.func.count()).select_from(table)
+        for column, value in where.items():
+            query = query.where(table.c[column] == value)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def duplicate_person_emails(self) -> list[tuple[str, int]]:
+        """Emails carried by more than one person: must always be empty."""
+        email = sa.func.json_extract(persons.c.data, "$.email")
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                email = persons.c.data["email"].as_string()
+            rows = conn.execute(
+                sa.select(email.label("email"), sa.func.count().label("n"))
+                .where(email.is_not(None))
+                .group_by(email)
+                .having(sa.func.count() > 1)
+            ).all()
+        return [(row.email, row.n) for row in rows]
+
+    def quarantine_reasons(self, source: str | None = None) -> dict[str, int]:
+        q = quarantine.c
+        query = sa.select(q.reason, sa.func.count()).group_by(q.reason).order_by(q.reason)
+        if source:
+            query = query.where(q.source == source)
+        with self.engine.connect() as conn:
+            return {reason: n for reason, n in conn.execute(query).all()}
+
+    def quarantine_sample(self, limit: int = 10, source: str | None = None) -> list[dict[str, Any]]:
+        q = quarantine.c
+        query = sa.select(q.source, q.record_id, q.reason, q.detail).order_by(q.source, q.record_id).limit(limit)
+        if source:
+            query = query.where(q.source == source)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query).all()]
+
+    # -- sync state ------------------------------------------------------
+
+    def sync_rows(self, target: str, object_type: str, keys: Sequence[str]) -> dict[str, SyncRow]:
+        s = sync_state.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s.key, s.last_hash, s.failed_hash, s.error_permanent, s.crm_id).where(
+                    s.target == target, s.object_type == object_type, s.key.in_(list(keys))
+                )
+            ).all()
+        return {
+            row.key: SyncRow(row.key, row.last_hash, row.failed_hash, bool(row.error_permanent), row.crm_id)
+            for row in rows
+        }
+
+    def record_sync(
+        self,
+        target: str,
+        object_type: str,
+        results: Sequence[tuple[str, str, bool, str | None, str | None, str | None, bool]],
+    ) -> None:
+        """Record outcomes: (key, hash, ok, crm_id, error, error_code, permanent) each."""
+        now = utcnow()
+        ok_rows = [
+            {"target": target, "object_type": object_type, "key": key, "crm_id": crm_id,
+             "last_hash": h, "synced_at": now, "failed_hash": None, "last_error": None,
+             "error_code": None, "error_permanent": False, "attempts": 0, "last_attempt_at": now}
+            for key, h, ok, crm_id, _e, _c, _p in results if ok
+        ]
+        failed = [r for r in results if not r[2]]
+        with self.engine.begin() as conn:
+            self._upsert(
+                conn, sync_state, ok_rows,
+                ["crm_id", "last_hash", "synced_at", "failed_hash", "last_error", "error_code",
+                 "error_permanent", "attempts", "last_attempt_at"],
+            )
+            self._upsert(
+                conn,
+                sync_state,
+                [{"target": target, "object_type": object_type, "key": key, "failed_hash": h,
+                  "last_error": error, "error_code": code, "error_permanent": permanent,
+                  "attempts": 1, "last_attempt_at": now}
+                 for key, h, _ok, _crm_id, error, code, permanent in failed],
+                ["failed_hash", "last_error", "error_code", "error_permanent", "last_attempt_at"],
+                extra={"attempts": sync_state.c.attempts + 1},
+            )
+
+    def sync_errors(self, target: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        s = sync_state.c
+        query = (
+            sa.select(s.key, s.error_code, s.last_error, s.attempts)
+            .where(s.target == target, s.last_error.is_not(None))
+            .order_by(s.key)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query).all()]
+
+    # -- checkpoints and runs -------------------------------------------
+
+    def get_checkpoint(self, name: str) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(checkpoints.c.value).where(checkpoints.c.name == name)).scalar()
+
+    def set_checkpoint(self, name: str, value: Any) -> None:
+        with self.engine.begin() as conn:
+            self._upsert(conn, checkpoints, [{"name": name, "value": value, "updated_at": utcnow()}],
+                         ["value", "updated_at"])
+
+    def clear_checkpoint(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(checkpoints.delete().where(checkpoints.c.name == name))
+
+    def record_run(
+        self, run_id: str, job: str, step: str, partition: str | None, status: str,
+        stats: Mapping[str, Any] | None = None, started_at: datetime | None = None,
+    ) -> None:
+        now = utcnow()
+        row = {"run_id": run_id, "job": job, "step": step, "partition": partition,
+               "started_at": started_at or now, "status": status, "stats": dict(stats or {}),
+               "finished_at": None if status == "running" else now}
+        with self.engine.begin() as conn:
+            self._upsert(conn, runs, [row], ["status", "stats", "finished_at", "partition"])
+
+    def run_history(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(runs).order_by(runs.c.started_at, runs.c.step)
+        if run_id:
+            query = query.where(runs.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query).all()]
+
+
+def _group_ids(rows: Iterable[Normalized | Quarantined]) -> Iterator[tuple[str, str, list[str]]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        groups.setdefault((row.source, row.stream), []).append(row.record_id)
+    for (source, stream), ids in groups.items():
+        yield source, stream, ids

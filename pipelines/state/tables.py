@@ -1,0 +1,117 @@
+"""The state store's tables.
+
+Raw payloads are kept so a new schema version can re-normalize history
+without calling a source again; sync state is per target so that turning a
+second CRM on later sends it everything and the first one nothing new.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# The store's own schema version, upgraded step by step by migrations.py.
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+raw_records = sa.Table(
+    "raw_records",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(255), primary_key=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    # The payload hash and schema version the record was last normalized
+    # from: a row needs normalizing when either differs from the current one.
+    sa.Column("normalized_hash", sa.String(64)),
+    sa.Column("normalized_version", sa.Integer),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(255), primary_key=True),
+    sa.Column("schema_name", sa.String(32), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("person_key", sa.String(400)),
+    sa.Column("event_day", sa.String(10)),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("normalized_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_records_person_key", "person_key"),
+    sa.Index("ix_records_phone_email", "phone", "email"),
+    sa.Index("ix_records_stream_day", "stream", "event_day"),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(255), primary_key=True),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON),
+    sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+)
+
+persons = sa.Table(
+    "persons",
+    metadata,
+    sa.Column("person_key", sa.String(400), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("target", sa.String(32), primary_key=True),
+    sa.Column("object_type", sa.String(32), primary_key=True),
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("crm_id", sa.String(64)),
+    sa.Column("last_hash", sa.String(64)),
+    sa.Column("synced_at", sa.DateTime(timezone=True)),
+    sa.Column("failed_hash", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_permanent", sa.Boolean, nullable=False, default=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("job", sa.String(64), nullable=False),
+    sa.Column("partition", sa.String(64)),
+    sa.Column("step", sa.String(64), primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("stats", sa.JSON),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,277 @@
+"""Field normalizers shared by every source: email, phone, name, time, tags.
+
+Each function takes whatever a payload holds (str, number, None, garbage)
+and returns the canonical value, or None when there is nothing usable.
+Only `parse_timestamp` raises (`InvalidRecord("bad_timestamp")`), so that a
+caller can decide whether a bad time is a warning or a reason to quarantine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Iterable
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from nameparser import HumanName
+
+from schemas.errors import BAD_TIMESTAMP, InvalidRecord
+
+# --- email -------------------------------------------------------------------
+
+
+def normalize_email(value: Any) -> str | None:
+    """Trimmed, lower-cased, syntax-checked email (no DNS), or None when invalid.
+
+    Accepts `mailto:` prefixes and display-name forms (`John <john@x.com>`).
+    Special-use domains (`.test`, `.local`, `localhost`, ...) are invalid.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.lower().startswith("mailto:"):
+        text = text[len("mailto:"):].strip()
+    if not text or "@" not in text:
+        return None
+    try:
+        result = validate_email(
+            text.lower(), check_deliverability=False, allow_display_name=True
+        )
+    except EmailNotValidError:
+        return None
+    return result.normalized
+
+
+# --- phone -------------------------------------------------------------------
+
+
+def normalize_phone(value: Any, region: str | None = "US", *, strict: bool = False) -> str | None:
+    """E.164 form of a phone number, or None when it is not a usable number.
+
+    `region` is the country assumed for numbers written without `+`.
+    With `strict=True` only numbers phonenumbers knows to be assigned
+    (`is_valid_number`) pass. By default a number also passes when it has a
+    full length for its country and fits that country's general numbering
+    pattern (phonenumbers metadata): this keeps well-formed but unassigned
+    blocks such as the `+1 555 ...` numbers used throughout the platforms'
+    docs and test data, and still rejects `12345`, `0000000000`, `n/a`.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if not any(ch.isdigit() for ch in text):
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not _usable_number(number, strict=strict):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _usable_number(number: phonenumbers.PhoneNumber, *, strict: bool) -> bool:
+    if phonenumbers.is_valid_number(number):
+        return True
+    if strict:
+        return False
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return False
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.general_desc is None:
+        return False
+    pattern = metadata.general_desc.national_number_pattern
+    nsn = phonenumbers.national_significant_number(number)
+    return bool(pattern) and re.fullmatch(pattern, nsn) is not None
+
+
+# --- names -------------------------------------------------------------------
+
+# Values chat platforms put in a name field when they do not know the name.
+PLACEHOLDER_NAMES = frozenset(
+    {"", "-", "--", "?", "n/a", "na", "none", "null", "nil", "unknown", "anonymous",
+     "anon", "guest", "visitor", "user", "customer", "lead", "test", "no name"}
+)
+
+
+@dataclass(frozen=True)
+class NameParts:
+    """A person's name split for a CRM: `full` keeps title, middle and suffix."""
+
+    first: str | None
+    last: str | None
+    full: str | None
+
+
+_EMPTY_NAME = NameParts(None, None, None)
+
+
+def parse_name(full: Any) -> NameParts:
+    """Split a free-text name with nameparser, fixing ALL-CAPS or all-lower case.
+
+    "SMITH, JOHN" -> John / Smith / "John Smith"; "Dr. Jane Doe Jr." ->
+    Jane / Doe / "Dr. Jane Doe Jr."; "Cher" -> Cher / None. Placeholders
+    ("Guest", "Unknown", ...) and values that are really an email or a phone
+    number give no name at all. A piece written all upper or all lower case
+    is re-cased ("jane DOE" -> "Jane Doe"); mixed case ("DeShawn") is kept.
+    """
+    if not isinstance(full, str):
+        return _EMPTY_NAME
+    text = " ".join(full.split())
+    if _is_placeholder(text):
+        return _EMPTY_NAME
+    name = HumanName(text)
+    name.capitalize()  # only changes names written all upper or all lower as a whole
+    for attr in ("first", "middle", "last"):  # "jane DOE": fix each uniform-case piece
+        piece = getattr(name, attr)
+        if piece and (piece.isupper() or piece.islower()):
+            setattr(name, attr, _fix_case(piece))
+    first = _clean(name.first)
+    last = _clean(name.last)
+    if first is None and last is None:
+        return _EMPTY_NAME
+    return NameParts(first, last, _clean(str(name)))
+
+
+def split_name(full: Any) -> tuple[str | None, str | None]:
+    """(first, last) of a free-text name; see `parse_name`."""
+    parts = parse_name(full)
+    return parts.first, parts.last
+
+
+def name_from_parts(first: Any, last: Any) -> NameParts:
+    """Canonical name from separate first/last fields (each may be missing)."""
+    first_s = _fix_case(first) if isinstance(first, str) and not _is_placeholder(first) else None
+    last_s = _fix_case(last) if isinstance(last, str) and not _is_placeholder(last) else None
+    if first_s is None and last_s is None:
+        return _EMPTY_NAME
+    full = " ".join(p for p in (first_s, last_s) if p)
+    return NameParts(first_s, last_s, full)
+
+
+def _fix_case(part: str) -> str | None:
+    text = " ".join(part.split())
+    if not text:
+        return None
+    if text.isupper() or text.islower():
+        name = HumanName(last=text)
+        name.capitalize(force=True)
+        text = name.last or text
+    return text
+
+
+def _is_placeholder(text: str) -> bool:
+    stripped = text.strip()
+    if stripped.casefold() in PLACEHOLDER_NAMES:
+        return True
+    if "@" in stripped:  # an email in the name field
+        return True
+    digits = sum(ch.isdigit() for ch in stripped)
+    return digits >= 5 and digits >= len(stripped.replace(" ", "")) // 2  # a phone number
+
+
+def _clean(value: str | None) -> str | None:
+    if not value:
+        return None
+    text = " ".join(value.split())
+    return text or None
+
+
+# --- time --------------------------------------------------------------------
+
+# Numbers above this are epoch milliseconds (1e11 seconds is the year 5138).
+_EPOCH_MS_THRESHOLD = 100_000_000_000
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Timezone-aware UTC datetime from ISO-8601, epoch seconds/ms or RFC 2822.
+
+    None and blank strings give None; naive values are taken as UTC; a
+    date alone is midnight UTC. Anything else raises
+    `InvalidRecord("bad_timestamp")`.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, bool):
+        raise InvalidRecord(BAD_TIMESTAMP, f"not a timestamp: {value!r}")
+    if isinstance(value, (int, float)):
+        return _from_epoch(value)
+    if not isinstance(value, str):
+        raise InvalidRecord(BAD_TIMESTAMP, f"not a timestamp: {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        return None
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return _from_epoch(float(text))
+    try:
+        return _as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    try:
+        return _as_utc(parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError):
+        raise InvalidRecord(BAD_TIMESTAMP, f"unreadable timestamp: {text[:40]!r}") from None
+
+
+def _from_epoch(number: float) -> datetime:
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidRecord(BAD_TIMESTAMP, f"not a timestamp: {number!r}")
+    seconds = number / 1000 if abs(number) >= _EPOCH_MS_THRESHOLD else number
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidRecord(BAD_TIMESTAMP, f"epoch out of range: {number!r}") from None
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """ISO-8601 in UTC (`2024-03-15T10:30:00+00:00`); naive means UTC; None stays None."""
+    if value is None:
+        return None
+    return _as_utc(value).isoformat()
+
+
+# --- tags --------------------------------------------------------------------
+
+
+def clean_tags(value: Any) -> list[str]:
+    """Sorted, unique, lower-cased tags from a list or a comma-separated string.
+
+    Items may be strings, numbers or `{"name": ...}`/`{"label": ...}` objects;
+    whitespace is collapsed and empty items dropped. Anything else gives [].
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: Iterable[Any] = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        return []
+    tags: set[str] = set()
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("name", item.get("label"))
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            continue
+        tag = " ".join(str(item).split()).lower()
+        if tag:
+            tags.add(tag)
+    return sorted(tags)

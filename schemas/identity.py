@@ -1,0 +1,206 @@
+"""Who is who: the matching rule and survivorship, as pure functions.
+
+Matching rule (DESIGN.md, "Matching people"), over canonical contacts:
+
+1. A contact with a valid email belongs to the person "email:<email>".
+   Two different emails are never merged, whatever phone they share.
+2. A contact without an email but with an E.164 phone joins the ONE emailed
+   person who has that phone (some contact of that person carries it).
+3. When no emailed person, or several, have that phone, the contact is a
+   person of its own, "phone:<E.164>"; every email-less contact with that
+   phone shares that person.
+4. Contacts with neither were quarantined by the normalizers; they get no key.
+
+`assign_person_keys` is the in-memory reference implementation of this rule;
+the state store implements the same rule in SQL and is tested against it.
+
+Survivorship (`merge_person`): contacts are ranked most recent first
+(`updated_at`, else `created_at`; undated last), ties broken by source
+priority (SOURCE_PRIORITY, unknown sources after, by name), then source_id,
+then content. Each field takes its value from the best-ranked contact that
+has a non-empty one, except: the name (first, last, full) comes as one unit
+from the best-ranked contact with the most complete name (first and last
+beat only one); email is the key's email (null for phone persons); phone is
+the key's phone for phone persons. tags = sorted union; source_ids =
+{source: sorted ids}; created_at = earliest; updated_at = latest of all
+`created_at`/`updated_at`. Input order never changes the result.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from schemas.errors import InvalidRecord
+from schemas.fields import normalize_email, normalize_phone, parse_timestamp, to_iso
+from schemas.hashing import content_hash
+
+SOURCE_PRIORITY = ("agentclara", "clairo", "agentpro", "chatloom")
+
+PERSON_KEYS = (
+    "person_key", "email", "phone", "first_name", "last_name", "full_name", "company",
+    "tags", "source_ids", "created_at", "updated_at",
+)
+# Added to a person only when one of its contacts is a contact v2.
+PERSON_V2_KEYS = ("preferred_channel", "last_seen_at", "conversation_count")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+Contact = Mapping[str, Any]
+SourceRef = tuple[str, str]
+
+
+def person_key(email: Any, phone: Any, *, region: str = "US") -> str | None:
+    """"email:<email>" for a valid email, else "phone:<E.164>", else None."""
+    normalized_email = normalize_email(email)
+    if normalized_email is not None:
+        return f"email:{normalized_email}"
+    normalized_phone = normalize_phone(phone, region)
+    if normalized_phone is not None:
+        return f"phone:{normalized_phone}"
+    return None
+
+
+def assign_person_keys(contacts: Iterable[Contact]) -> dict[SourceRef, str]:
+    """Person key of every (source, source_id), by the matching rule above.
+
+    Expects canonical contacts (email and phone already normalized). When a
+    (source, source_id) appears more than once, only its best-ranked record
+    counts (see `latest_per_source_record`). Contacts with neither email nor
+    phone are left out of the result.
+    """
+    records = latest_per_source_record(contacts)
+    owners: dict[str, set[str]] = defaultdict(set)
+    for contact in records:
+        email, phone = contact.get("email"), contact.get("phone")
+        if email and phone:
+            owners[phone].add(email)
+    keys: dict[SourceRef, str] = {}
+    for contact in records:
+        email, phone = contact.get("email"), contact.get("phone")
+        if email:
+            key = f"email:{email}"
+        elif phone:
+            phone_owners = owners.get(phone, set())
+            key = f"email:{next(iter(phone_owners))}" if len(phone_owners) == 1 else f"phone:{phone}"
+        else:
+            continue
+        keys[_ref(contact)] = key
+    return keys
+
+
+def latest_per_source_record(contacts: Iterable[Contact]) -> list[Contact]:
+    """One contact per (source, source_id): the best-ranked one (see `merge_person`)."""
+    by_ref: dict[SourceRef, list[Contact]] = defaultdict(list)
+    for contact in contacts:
+        by_ref[_ref(contact)].append(contact)
+    return [group[0] if len(group) == 1 else min(group, key=_rank) for group in by_ref.values()]
+
+
+def group_persons(contacts: Iterable[Contact]) -> dict[str, dict[str, Any]]:
+    """Every person, merged, by person key (assign_person_keys + merge_person)."""
+    records = {_ref(c): c for c in latest_per_source_record(contacts)}
+    members: dict[str, list[Contact]] = defaultdict(list)
+    for ref, key in assign_person_keys(records.values()).items():
+        members[key].append(records[ref])
+    return {key: merge_person(key, group) for key, group in sorted(members.items())}
+
+
+def merge_person(person_key: str, contacts: Sequence[Contact]) -> dict[str, Any]:
+    """The person dict (docs/architecture.md) for one key, by the survivorship rule."""
+    if not contacts:
+        raise ValueError(f"no contacts for person {person_key!r}")
+    kind, _, value = person_key.partition(":")
+    if kind not in ("email", "phone") or not value:
+        raise ValueError(f"not a person key: {person_key!r}")
+    ranked = sorted(contacts, key=_rank)
+    name = _best_name(ranked)
+    source_ids: dict[str, set[str]] = defaultdict(set)
+    for contact in ranked:
+        source_ids[str(contact.get("source"))].add(str(contact.get("source_id")))
+    created = [t for c in ranked if (t := _time(c.get("created_at"))) is not None]
+    touched = created + [t for c in ranked if (t := _time(c.get("updated_at"))) is not None]
+    person: dict[str, Any] = {
+        "person_key": person_key,
+        "email": value if kind == "email" else None,
+        "phone": value if kind == "phone" else _first(ranked, "phone"),
+        "first_name": name.get("first_name"),
+        "last_name": name.get("last_name"),
+        "full_name": name.get("full_name"),
+        "company": _first(ranked, "company"),
+        "tags": sorted({tag for c in ranked for tag in c.get("tags") or ()}),
+        "source_ids": {source: sorted(ids) for source, ids in sorted(source_ids.items())},
+        "created_at": to_iso(min(created)) if created else None,
+        "updated_at": to_iso(max(touched)) if touched else None,
+    }
+    if any(_version(c) >= 2 for c in ranked):
+        person.update(_conversation_summary(ranked))
+    return person
+
+
+def _conversation_summary(ranked: Sequence[Contact]) -> dict[str, Any]:
+    seen = [(t, c) for c in ranked if (t := _time(c.get("last_seen_at"))) is not None]
+    latest_seen = max(t for t, _ in seen) if seen else None
+    by_seen = sorted(ranked, key=lambda c: -_micros(_time(c.get("last_seen_at"))))
+    return {
+        "preferred_channel": _first(by_seen, "preferred_channel"),
+        "last_seen_at": to_iso(latest_seen),
+        "conversation_count": sum(int(c.get("conversation_count") or 0) for c in ranked),
+    }
+
+
+def _rank(contact: Contact) -> tuple[Any, ...]:
+    """Sort key, best first: most recent, source priority, source_id, content."""
+    recency = _time(contact.get("updated_at")) or _time(contact.get("created_at"))
+    source = str(contact.get("source"))
+    priority = SOURCE_PRIORITY.index(source) if source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
+    return (
+        recency is None,
+        -_micros(recency),
+        priority,
+        source,
+        str(contact.get("source_id")),
+        content_hash(dict(contact)),
+    )
+
+
+def _best_name(ranked: Sequence[Contact]) -> Contact:
+    def completeness(contact: Contact) -> int:
+        return bool(contact.get("first_name")) + bool(contact.get("last_name"))
+
+    named = [c for c in ranked if c.get("first_name") or c.get("last_name") or c.get("full_name")]
+    if not named:
+        return {}
+    top = max(completeness(c) for c in named)
+    return next(c for c in named if completeness(c) == top)
+
+
+def _first(ranked: Sequence[Contact], field: str) -> Any:
+    for contact in ranked:
+        value = contact.get(field)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except InvalidRecord:
+        return None
+
+
+def _micros(value: datetime | None) -> int:
+    return 0 if value is None else (value - _EPOCH) // _MICROSECOND
+
+
+def _version(contact: Contact) -> int:
+    version = contact.get("version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def _ref(contact: Contact) -> SourceRef:
+    return (str(contact.get("source")), str(contact.get("source_id")))

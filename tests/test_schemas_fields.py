@@ -1,0 +1,245 @@
+"""Field normalizers: raw email/phone/name/time/tag values -> canonical values, and content hashing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from schemas.errors import InvalidRecord
+from schemas.fields import (
+    clean_tags,
+    name_from_parts,
+    normalize_email,
+    normalize_phone,
+    parse_name,
+    parse_timestamp,
+    split_name,
+    to_iso,
+)
+from schemas.hashing import canonical_json, content_hash
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("john@example.com", "john@example.com"),
+        ("John.Smith@Example.COM", "john.smith@example.com"),
+        ("  john@example.com \n", "john@example.com"),
+        ("mailto:John@Example.com", "john@example.com"),
+        ("John Smith <John@Example.com>", "john@example.com"),
+        ("jane+crm@sub.example.co.uk", "jane+crm@sub.example.co.uk"),
+        ("user@münchen.de", "user@münchen.de"),
+        ("", None),
+        ("   ", None),
+        (None, None),
+        (42, None),
+        (["john@example.com"], None),
+        ("not an email", None),
+        ("john@", None),
+        ("@example.com", None),
+        ("john@example", None),
+        ("john..smith@example.com", None),
+        ("john smith@example.com", None),
+        ("john@example.test", None),
+        ("john@localhost", None),
+        ("n/a", None),
+    ],
+)
+def test_normalize_email(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+15551234567", "US", "+15551234567"),
+        ("(555) 123-4567", "US", "+15551234567"),
+        ("555.123.4567", "US", "+15551234567"),
+        ("1-415-555-2671", "US", "+14155552671"),
+        ("+1 415 555 2671 ext. 12", "US", "+14155552671"),
+        ("tel:+1-415-555-2671", "US", "+14155552671"),
+        (14155552671, "US", "+14155552671"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("06 12 34 56 78", "FR", "+33612345678"),
+        ("+33 6 12 34 56 78", "US", "+33612345678"),
+        ("020 7946 0958", "US", None),
+        ("12345", "US", None),
+        ("0000000000", "US", None),
+        ("1234567890", "US", None),
+        ("call me", "US", None),
+        ("n/a", "US", None),
+        ("", "US", None),
+        (None, "US", None),
+        (True, "US", None),
+        (4155552671.0, "US", None),
+        ("4155552671", None, None),
+    ],
+)
+def test_normalize_phone(raw, region, expected):
+    assert normalize_phone(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("+14155552671", "+14155552671"), ("+15551234567", None), ("+1 212 555 0100", "+12125550100")],
+)
+def test_normalize_phone_strict_needs_an_assigned_number(raw, expected):
+    assert normalize_phone(raw, "US", strict=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "first", "last", "full"),
+    [
+        ("John Smith", "John", "Smith", "John Smith"),
+        ("SMITH, JOHN", "John", "Smith", "John Smith"),
+        ("smith, john", "John", "Smith", "John Smith"),
+        ("  jane   DOE ", "Jane", "Doe", "Jane Doe"),
+        ("Dr. Jane Doe Jr.", "Jane", "Doe", "Dr. Jane Doe Jr."),
+        ("JOHN Q. PUBLIC III", "John", "Public", "John Q. Public III"),
+        ("Mary Ann McDonald", "Mary", "McDonald", "Mary Ann McDonald"),
+        ("mcdonald, ronald", "Ronald", "McDonald", "Ronald McDonald"),
+        ("DeShawn JONES", "DeShawn", "Jones", "DeShawn Jones"),
+        ("VAN DER BERG, ANNA", "Anna", "van der Berg", "Anna van der Berg"),
+        ("ZOË SALDAÑA", "Zoë", "Saldaña", "Zoë Saldaña"),
+        ("José Álvarez", "José", "Álvarez", "José Álvarez"),
+        ("Cher", "Cher", None, "Cher"),
+        ("CHER", "Cher", None, "Cher"),
+        ("Guest", None, None, None),
+        ("unknown", None, None, None),
+        ("john@example.com", None, None, None),
+        ("+1 555 123 4567", None, None, None),
+        ("", None, None, None),
+        (None, None, None, None),
+        (123, None, None, None),
+    ],
+)
+def test_parse_name(raw, first, last, full):
+    parts = parse_name(raw)
+    assert (parts.first, parts.last, parts.full) == (first, last, full)
+    assert split_name(raw) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        ("JOHN", "SMITH", ("John", "Smith", "John Smith")),
+        ("mary ann", "mcdonald", ("Mary Ann", "McDonald", "Mary Ann McDonald")),
+        ("DeShawn", "o'BRIEN", ("DeShawn", "o'BRIEN", "DeShawn o'BRIEN")),
+        ("Jane", None, ("Jane", None, "Jane")),
+        (None, "Doe", (None, "Doe", "Doe")),
+        ("n/a", "  ", (None, None, None)),
+    ],
+)
+def test_name_from_parts(first, last, expected):
+    parts = name_from_parts(first, last)
+    assert (parts.first, parts.last, parts.full) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-15T10:30:00Z", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15T10:30:00+00:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15T12:30:00+02:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15T05:30:00-05:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15T10:30:00.250Z", datetime(2024, 3, 15, 10, 30, 0, 250000, tzinfo=UTC)),
+        ("2024-03-15T10:30:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15 10:30:00", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("2024-03-15", datetime(2024, 3, 15, tzinfo=UTC)),
+        ("Fri, 15 Mar 2024 10:30:00 GMT", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        (1710498600, datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        (1710498600000, datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        ("1710498600", datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        (1710498600.5, datetime(2024, 3, 15, 10, 30, 0, 500000, tzinfo=UTC)),
+        (datetime(2024, 3, 15, 10, 30), datetime(2024, 3, 15, 10, 30, tzinfo=UTC)),
+        (
+            datetime(2024, 3, 15, 12, 30, tzinfo=timezone(timedelta(hours=2))),
+            datetime(2024, 3, 15, 10, 30, tzinfo=UTC),
+        ),
+        (date(2024, 3, 15), datetime(2024, 3, 15, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_parse_timestamp(raw, expected):
+    parsed = parse_timestamp(raw)
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "raw", ["garbage", "tomorrow", "2024-13-45", "15/03/2024 10:30", [2024], {"t": 1}, True, float("nan"), 1e20]
+)
+def test_parse_timestamp_rejects_garbage(raw):
+    with pytest.raises(InvalidRecord) as caught:
+        parse_timestamp(raw)
+    assert caught.value.reason == "bad_timestamp"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (datetime(2024, 3, 15, 10, 30, tzinfo=UTC), "2024-03-15T10:30:00+00:00"),
+        (datetime(2024, 3, 15, 10, 30), "2024-03-15T10:30:00+00:00"),
+        (datetime(2024, 3, 15, 5, 30, tzinfo=timezone(timedelta(hours=-5))), "2024-03-15T10:30:00+00:00"),
+        (None, None),
+    ],
+)
+def test_to_iso(raw, expected):
+    assert to_iso(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["vip"], ["vip"]),
+        (["VIP", "vip", " Lead  Hot ", "", "b", "a"], ["a", "b", "lead hot", "vip"]),
+        ("vip, lead ,,", ["lead", "vip"]),
+        ([{"name": "VIP"}, {"label": "new"}, 7, None, True], ["7", "new", "vip"]),
+        (None, []),
+        (5, []),
+        ({"vip": True}, []),
+    ],
+)
+def test_clean_tags(raw, expected):
+    assert clean_tags(raw) == expected
+
+
+def test_content_hash_ignores_key_and_set_order():
+    a = {"b": [1, 2], "a": {"y": 1, "x": "é"}, "s": {"q", "p"}}
+    b = {"s": {"p", "q"}, "a": {"x": "é", "y": 1}, "b": [1, 2]}
+    assert content_hash(a) == content_hash(b)
+    assert canonical_json(a) == '{"a":{"x":"é","y":1},"b":[1,2],"s":["p","q"]}'
+
+
+def test_content_hash_is_a_fixed_value():
+    # A change here means every stored hash changes and every record is re-sent.
+    # sha256 of '{"email":"john@example.com","tags":["vip"]}'
+    assert content_hash({"tags": ["vip"], "email": "john@example.com"}) == (
+        "7b102426a96f446a27137c4b8e16acd74da1916d0c03d239d04c21b4f2a896d2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ({"t": datetime(2024, 3, 15, 10, 30, tzinfo=UTC)}, {"t": "2024-03-15T10:30:00+00:00"}),
+        ({"t": datetime(2024, 3, 15, 12, 30, tzinfo=timezone(timedelta(hours=2)))},
+         {"t": "2024-03-15T10:30:00+00:00"}),
+        ({"d": date(2024, 3, 15)}, {"d": "2024-03-15"}),
+        ({"x": (1, 2)}, {"x": [1, 2]}),
+    ],
+)
+def test_content_hash_encodes_times_as_iso(left, right):
+    assert content_hash(left) == content_hash(right)
+
+
+@pytest.mark.parametrize(("left", "right"), [({"a": 1}, {"a": 2}), ({"a": None}, {}), ({"a": [1, 2]}, {"a": [2, 1]})])
+def test_content_hash_changes_with_content(left, right):
+    assert content_hash(left) != content_hash(right)
