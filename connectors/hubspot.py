@@ -411,7 +411,7 @@ class HubSpotSink:
         if reply.status in (400, 409) and not any(text in reply.message for text in _GLOBAL_400):
             if len(batch) > 1:
                 middle = len(batch) // 2
-                log.info("HubSpot rejected a batch of %d (%s); splitting it", len(batch), reply.message)
+                log.info("HubSpot rejected a batch of %d (HTTP %d); splitting it", len(batch), reply.status)
                 self._upsert_batch(batch[:middle], done)
                 self._upsert_batch(batch[middle:], done)
                 return

@@ -12,15 +12,15 @@ have read is at or behind our frontier: nothing was skipped, the repeats are
 dropped by id. A page that shares none (empty included, since a normal last
 page still holds the overlap) is past the frontier, so records may have been
 skipped: it is set aside, and we step back (doubling the step) until a page
-overlaps what we had, then read forward again from there. That re-scan is a *recovery pass*; their
-number is bounded, and when the budget is spent the listing is marked
-`truncated` (never silently short).
+overlaps what we had, then read forward again from there. That re-scan is a
+*recovery pass*; their number is bounded, and when the budget is spent the
+listing is marked `truncated` (never silently short).
 
-A server that ignores `offset` answers every page with the first one. Two
-such repeats in a row (one alone may be an insert of exactly one stride)
-and the pager raises `PaginationLoop` or, with
-`on_loop="stop"`, stops and marks the listing truncated (Clairo, whose docs
-do not say whether `offset` is honoured).
+A server that ignores `offset` answers every page with the first one. After
+two such repeats in a row (one alone may be an insert of exactly one
+stride) the pager raises `PaginationLoop` or, with `on_loop="stop"`, stops
+and marks the listing truncated (Clairo, whose docs do not say whether
+`offset` is honoured).
 
 The decision (`_decide`) is the paginator in the Meltano/dlt sense: given a
 page, the next offset or stop. The driver (`pages`) fetches up to
@@ -140,6 +140,7 @@ class OffsetPager:
         self._repeat_run = 0
         self._seeking = False
         self._seek_step = 0
+        self._gap_offset = -1  # where the latest recovery began
         self._stale = 0
 
     def __repr__(self) -> str:
@@ -247,6 +248,7 @@ class OffsetPager:
             self.stats.shifts_detected += 1
             if self.stats.recovery_passes < self.max_recoveries:
                 self.stats.recovery_passes += 1
+                self._gap_offset = offset
                 self._seeking = True
                 self._seek_step = self.stride
                 return [], max(0, offset - self._seek_step)
@@ -269,7 +271,8 @@ class OffsetPager:
             self._first = ids
         if offset > 0 and any(self._id(r) is not None for r in fresh):
             self.stats.offset_honoured = True
-        self._stale = 0 if fresh else self._stale + 1
+        # Pages that bring nothing new, outside the catch-up after a recovery.
+        self._stale = 0 if fresh or offset <= self._gap_offset else self._stale + 1
         if self._stale > self.max_stale_pages:
             return fresh, self._loop(offset, ignores_offset=False)
         return fresh, _CONTINUE if full else _STOP

@@ -1,6 +1,5 @@
 """Asset checks a person can act on: too much quarantined, duplicate persons."""
 
-from __future__ import annotations
 
 import dagster as dg
 

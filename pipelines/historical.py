@@ -7,7 +7,6 @@ steps. Every write is an idempotent upsert, so a load that is killed and
 started again sends nothing twice that had succeeded.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -184,6 +184,9 @@ class ClairoApp(SourceApp):
     ) -> None:
         super().__init__()
         self.keys = key_map(api_keys, DEFAULT_KEY, "biz_sandbox")
+        for key in self.keys:
+            if not key.startswith("clr_"):
+                raise ValueError(f"Clairo keys start with clr_: {key!r}")
         self.plan = plan
         self.honour_offset = honour_offset
         self.retry_after_header = retry_after_header

@@ -116,9 +116,16 @@ class KeyedRateLimits:
     """
 
     def __init__(self, windows: Iterable[tuple[int | None, float]]) -> None:
-        self._windows = [(limit, seconds) for limit, seconds in windows if limit is not None]
+        self._windows: list[tuple[int, float]] = [
+            (limit, seconds) for limit, seconds in windows if limit is not None
+        ]
         self._by_key: dict[str, list[SlidingWindowLimiter]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def windows(self) -> list[tuple[int, float]]:
+        """The enforced (limit, seconds) windows, lifted ones left out."""
+        return list(self._windows)
 
     def hit(self, key: str) -> RateDecision:
         """Count one request for `key`; denied as soon as one window is full."""

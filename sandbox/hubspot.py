@@ -124,7 +124,20 @@ def _invalid_property(name: str, message: str, code: str) -> _RecordError:
 
 
 class HubSpotApp(App):
-    """The HubSpot API of one portal. Knobs are plain attributes tests may set."""
+    """The HubSpot API of one portal. Knobs are plain attributes tests may set.
+
+    - `tokens`: private-app tokens accepted as `Authorization: Bearer ...`.
+    - `per_10s` (100; 190 on Pro/Enterprise), `per_second` (enforced only when
+      set), `daily_limit` / `daily_used`: per-token limits, answered with 429
+      bodies of policy TEN_SECONDLY_ROLLING, SECONDLY or DAILY.
+    - `retry_after_s`: the Retry-After of rolling-window 429s (None: the
+      seconds until a slot frees; tests set 0).
+    - `reject_keys`: upsert id (lower-cased email, or the unique value) ->
+      message; such inputs fail alone (207, code REJECTED).
+    - `fail_after_create_next`: apply the next N batch creates, then answer
+      502, as a gateway timeout after the write would.
+    - `faults` (base class): fail_next, drop_next, throttle_next, latency_s.
+    """
 
     def __init__(
         self,
@@ -260,6 +273,9 @@ class HubSpotApp(App):
             ten, one = self._windows.setdefault(token, (
                 SlidingWindowLimiter(self.per_10s, 10.0),
                 SlidingWindowLimiter(self.per_second or max(1, self.per_10s // 10), 1.0)))
+            ten.limit = self.per_10s  # knobs may change between requests
+            if self.per_second:
+                one.limit = self.per_second
             if self.daily_used >= self.daily_limit:
                 response = self.throttled_response("DAILY")
                 response.headers.update(self._rate_headers(0, 0, self.per_10s // 10))

@@ -507,12 +507,13 @@ class AgentClaraSeed:
 
     # Scripted cases, one of each in every block of 100 contacts, at positions
     # shifted per block. Offsets are relative to the block's shift r.
-    _SCENARIOS = {10: "dup_email", 20: "shared_phone_a", 23: "shared_phone_b", 27: "shared_phone_no_email", 35: "no_contact"}
+    _SCENARIOS = {4: "dup_email_first", 10: "dup_email", 20: "shared_phone_a", 23: "shared_phone_b", 27: "shared_phone_no_email", 35: "no_contact"}
 
     def scenario(self, i: int) -> str:
         """Which scripted case contact `i` is, or 'plain'.
 
-        dup_email: same person (same email, other casing) as contact i-6.
+        dup_email_first / dup_email: one person on two records 6 apart, the
+        second with the email in other casing or padded with spaces.
         shared_phone_a/_b: two different emailed people with one phone.
         shared_phone_no_email: no email, and the phone of a and b.
         no_contact: neither a valid email nor a valid phone.
@@ -550,7 +551,7 @@ class AgentClaraSeed:
 
         email: Any = _MISSING
         phone: Any = _MISSING
-        if scenario in ("dup_email", "shared_phone_a", "shared_phone_b"):
+        if scenario in ("dup_email_first", "dup_email", "shared_phone_a", "shared_phone_b"):
             email = render_email(person, rng, invalid_rate=0.0)
             if scenario == "dup_email" and rng.random() < 0.5:
                 email = email.upper() if email == person.email else f" {person.email.title()} "

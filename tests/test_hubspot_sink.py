@@ -15,6 +15,9 @@ import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts.models import (
     BatchInputSimplePublicObjectBatchInputUpsert,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
     SimplePublicObjectBatchInputUpsert,
 )
 from hubspot.crm.properties.models import PropertyCreate
@@ -315,6 +318,23 @@ def test_every_attempt_retries_included_takes_a_limiter_slot(app: HubSpotApp, se
     assert sum(slept) >= 30.0  # 11 requests at 3 per 10 s need at least three more windows
 
 
+def test_tls_is_verified_and_a_private_ca_comes_in_the_standard_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import tls
+
+    app = HubSpotApp()
+    with ServerThread(app, ssl_context=tls.server_context()) as https:
+        assert https.url.startswith("https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        with pytest.raises(ConfigError, match="TLS"):
+            make_sink(https).prepare()  # an unknown CA is refused, and not retried
+        assert app.requests() == []
+        make_sink(https, ca_cert=tls.ca_path()).prepare()
+        monkeypatch.setenv("SSL_CERT_FILE", tls.ca_path())
+        make_sink(https).upsert([person(1)])
+    assert app.find(email="p1@example.com") is not None
+
+
 # --------------------------------------------------------------- emulator shapes
 
 
@@ -340,10 +360,20 @@ def test_emulator_answers_in_hubspot_shapes(app: HubSpotApp, server: ServerThrea
     assert [c.id for c in page.results] == [contact.id]
     assert client.crm.properties.groups_api.get_all("contacts").results
 
-    # Without trace ids, one invalid input rejects the whole batch; a non-unique idProperty always does.
+    found = client.crm.contacts.search_api.do_search(PublicObjectSearchRequest(filter_groups=[
+        FilterGroup(filters=[Filter(property_name="email", operator="EQ", value="OK@example.com")])]))
+    assert found.total == 1 and found.results[0].id == contact.id
+
+    # Without trace ids, one invalid input rejects the whole batch; so do structural errors, always.
+    def upsert_input(record_id: str, id_property: str = "email") -> SimplePublicObjectBatchInputUpsert:
+        return SimplePublicObjectBatchInputUpsert(id=record_id, id_property=id_property, properties={},
+                                                  object_write_trace_id=record_id)
+
     for inputs, expected in (
         ([SimplePublicObjectBatchInputUpsert(id="x", id_property="email", properties={})], "invalid"),
-        ([SimplePublicObjectBatchInputUpsert(id="x", id_property="firstname", properties={})], "non-unique"),
+        ([upsert_input("x", "firstname")], "non-unique"),
+        ([upsert_input("a@example.com"), upsert_input("A@example.com")], "Duplicate IDs"),
+        ([upsert_input(f"n{i}@example.com") for i in range(101)], "exceeds the maximum"),
     ):
         with pytest.raises(Exception) as caught:
             client.crm.contacts.batch_api.upsert(BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs))
@@ -363,6 +393,8 @@ def test_emulator_rate_limit_and_auth_bodies(app: HubSpotApp, server: ServerThre
     body = json.loads(statuses[2].data)
     assert body["policyName"] == "TEN_SECONDLY_ROLLING" and body["errorType"] == "RATE_LIMIT"
     assert body["message"] == "You have reached your ten_secondly_rolling limit."
+    assert int(statuses[2].headers["Retry-After"]) in range(0, 11)
+    assert statuses[1].headers["X-HubSpot-RateLimit-Remaining"] == "0"
     denied = http.request("GET", f"{server.url}/crm/v3/objects/contacts", headers={"Authorization": "Bearer no"})
     assert denied.status == 401 and json.loads(denied.data)["category"] == "INVALID_AUTHENTICATION"
 

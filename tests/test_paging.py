@@ -186,6 +186,14 @@ class TestShifts:
         if deleted > 5:  # beyond the overlap: a skip was possible and was recovered
             assert p.stats.recovery_passes >= 1
 
+    def test_catch_up_after_a_long_step_back_is_not_a_loop(self) -> None:
+        data = FakeList(5000)
+        data.before[30] = delete_range(0, 1500)  # deep into the list, far behind us
+        p = pager(data, overlap=5, max_stale_pages=3)
+        ids = collect(p)
+        assert set(data.ids()) <= set(ids)
+        assert p.stats.recovery_passes == 1 and p.stats.complete
+
     def test_list_shrinks_below_the_next_offset(self) -> None:
         data = FakeList(200)
         data.before[2] = delete_range(0, 50)  # the page at 190 comes back empty

@@ -1,6 +1,5 @@
 """AgentClara contacts: raw pages, then canonical contact records."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -5,7 +5,6 @@ same: skipped with a log line when its credentials are not set, a clear
 failure on auth errors, progress kept when a quota stops it early.
 """
 
-from __future__ import annotations
 
 from typing import Any
 

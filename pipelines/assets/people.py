@@ -1,6 +1,5 @@
 """One person per customer, merged across every source's contacts."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.errors import QuotaExhausted
+from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.sink import ContactSink, SyncOutcome
 from pipelines.state import StateStore
 from schemas.hashing import content_hash
@@ -99,8 +99,8 @@ def _push_chunk(
         return
     try:
         outcomes = sink.upsert(todo)
-    except QuotaExhausted as exc:
-        # Record what the sink finished before the quota ran out, then stop.
+    except ConnectorError as exc:
+        # Keep what the sink finished before it had to stop, then stop.
         _record(store, sink.target, getattr(exc, "outcomes", []), hashes, stats)
         raise
     _record(store, sink.target, outcomes, hashes, stats)

@@ -1,0 +1,141 @@
+"""`make demo`: the whole product on one machine, in one command.
+
+Starts the sandbox emulators on loopback, points the contract's environment
+variables at them, runs `daily_sync` for yesterday's partition through
+Dagster with the default SQLite state, and prints what happened.
+
+The demo keeps its own Dagster home and state under ./.crm_sync/demo and
+starts them afresh each time (the sandbox CRMs start empty too), so it never
+touches a state store named by SYNC_DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sandbox import tls
+from sandbox.agentclara import AgentClaraApp
+from sandbox.http import ServerThread
+from sandbox.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
+from sandbox.hubspot import HubSpotApp
+from sandbox.salesforce import SalesforceApp
+
+DEMO_HOME = Path(".crm_sync/demo")
+AGENTCLARA_KEY = "ac_sandbox_key"
+CONTRACT_PREFIXES = ("SYNC_", "AGENTCLARA_", "CLAIRO_", "AGENTPRO_", "CHATLOOM_", "HUBSPOT_", "SALESFORCE_")
+
+# Summary lines: (step, label, [(stat key, shown as)]).
+SUMMARY = [
+    ("agentclara_contacts_raw", "AgentClara", [("pages fetched", "pages fetched"), ("records read", "contacts read"),
+                                               ("requests", "requests"), ("retries", "retries"), ("throttled", "429s")]),
+    ("agentclara_contacts", "  normalize", [("normalized", "normalized"), ("quarantined", "quarantined")]),
+    ("persons", "People", [("contact records merged", "contacts merged"),
+                           ("persons after de-duplication", "persons after de-duplication")]),
+    ("hubspot_contacts", "HubSpot", [("created", "created"), ("updated", "updated"), ("unchanged", "unchanged"),
+                                     ("failed", "failed")]),
+    ("salesforce_contacts", "Salesforce", [("created", "created"), ("updated", "updated"),
+                                           ("unchanged", "unchanged"), ("failed", "failed")]),
+]
+
+
+def start_sandbox(stack: ExitStack, targets: set[str], contacts: int, latency_s: float) -> dict[str, str]:
+    """Start the emulators; returns the environment that points the project at them."""
+    agentclara = AgentClaraApp(contacts=contacts)
+    agentclara.faults.latency_s = latency_s
+    env = {
+        "AGENTCLARA_API_KEY": AGENTCLARA_KEY,
+        "AGENTCLARA_BASE_URL": stack.enter_context(ServerThread(agentclara)).url,
+    }
+    if "hubspot" in targets:
+        env["HUBSPOT_ACCESS_TOKEN"] = HUBSPOT_TOKEN
+        env["HUBSPOT_BASE_URL"] = stack.enter_context(ServerThread(HubSpotApp())).url
+    if "salesforce" in targets:
+        salesforce = SalesforceApp()
+        server = stack.enter_context(ServerThread(salesforce, ssl_context=tls.server_context()))
+        env["SALESFORCE_INSTANCE_URL"] = server.url
+        env["SALESFORCE_ACCESS_TOKEN"] = salesforce.access_token
+        env["REQUESTS_CA_BUNDLE"] = tls.ca_path()  # trust the sandbox's throwaway CA
+    return env
+
+
+def prepare_home() -> None:
+    shutil.rmtree(DEMO_HOME, ignore_errors=True)
+    DEMO_HOME.mkdir(parents=True)
+    (DEMO_HOME / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(DEMO_HOME.resolve())
+    # Only the sandbox is reached: drop any real keys and URLs from the shell.
+    for name in list(os.environ):
+        if name.startswith(CONTRACT_PREFIXES):
+            del os.environ[name]
+
+
+def run_daily_sync(partition: str) -> tuple[Any, float]:
+    import dagster as dg
+
+    from pipelines.definitions import defs  # built now, from the environment set above
+
+    started = time.monotonic()
+    result = defs.get_job_def("daily_sync").execute_in_process(
+        partition_key=partition, instance=dg.DagsterInstance.get(), raise_on_error=False
+    )
+    return result, time.monotonic() - started
+
+
+def print_summary(partition: str, result: Any, seconds: float) -> None:
+    from pipelines.resources import StateStoreResource
+
+    store = StateStoreResource().store()
+    steps = {row["step"]: row["stats"] or {} for row in store.run_history(result.run_id)}
+    status = "succeeded" if result.success else "FAILED"
+    print(f"\ndaily_sync for {partition}: {status} in {seconds:.1f} s (run {result.run_id[:8]})")
+    for step, label, fields in SUMMARY:
+        stats = steps.get(step)
+        if stats is None:
+            continue
+        if "skipped" in stats:
+            print(f"  {label:<11} skipped: {stats['skipped']}")
+            continue
+        figures = ", ".join(f"{shown} {_fmt(stats.get(key, 0))}" for key, shown in fields)
+        print(f"  {label:<11} {figures}")
+        reasons = stats.get("quarantine reasons") or stats.get("errors by code")
+        if reasons:
+            print(f"  {'':<11} " + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())))
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"  failed step {event.step_key}: {event.event_specific_data.error.message.strip()}")
+    print(f"\nState: {store!r}\nDagster home: {os.environ['DAGSTER_HOME']}")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=["hubspot", "salesforce", "both"], default="hubspot")
+    parser.add_argument("--contacts", type=int, default=500, help="AgentClara contacts in the sandbox")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds of latency per sandbox request")
+    parser.add_argument("--partition", help="day to run (default: yesterday, UTC)")
+    args = parser.parse_args(argv)
+    targets = {"hubspot", "salesforce"} if args.target == "both" else {args.target}
+    partition = args.partition or (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+
+    prepare_home()
+    with ExitStack() as stack:
+        os.environ.update(start_sandbox(stack, targets, args.contacts, args.latency))
+        result, seconds = run_daily_sync(partition)
+        print_summary(partition, result, seconds)
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
