@@ -124,7 +124,10 @@ class SourceClient:
         return self._request("GET", path, params=params)
 
     def post_json(self, path: str, json: Any) -> Any:
-        """POST a JSON body to `path` and return the decoded JSON answer."""
+        """POST a JSON body to `path` and return the decoded JSON answer.
+
+        Retried like a GET (after a 5xx or a dropped connection the server may
+        have acted already): use it for idempotent calls only."""
         return self._request("POST", path, json=json)
 
     def scrub(self, text: str) -> str:

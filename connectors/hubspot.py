@@ -353,8 +353,16 @@ class HubSpotSink:
             self._check(reply, what)
 
     # ---------------------------------------------------------------- upsert
-    def upsert(self, persons: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
-        """Upsert persons in batches; one outcome per distinct person key."""
+    def upsert(
+        self,
+        persons: Sequence[Mapping[str, Any]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Upsert persons in batches; one outcome per distinct person key.
+
+        `on_batch` hears each batch's outcomes as soon as HubSpot answers, so
+        a run killed mid-way has recorded everything that succeeded.
+        """
         items = self._items(persons)
         if self.dry_run:
             return [SyncOutcome(key, True) for item in items for key in item.keys]
@@ -362,6 +370,8 @@ class HubSpotSink:
         for batch in _chunks(items, self.batch_size):
             try:
                 self._upsert_batch(list(batch), done)
+                if on_batch:
+                    on_batch(self._expand(batch, done))
             except (RetriesExhausted, QuotaExhausted) as exc:
                 finished = self._expand(items, done)
                 if isinstance(exc, QuotaExhausted):

@@ -442,6 +442,8 @@ class SalesforceSink:
         self.min_api_remaining = min_api_remaining
         self.dry_run = dry_run
         self._prepared = False
+        self._on_batch: Callable[[list[SyncOutcome]], None] | None = None
+        self._emitted = 0
 
     def __repr__(self) -> str:
         return (f"SalesforceSink(object_name={self.object_name!r}, external_id_field={self.external_id_field!r}, "
@@ -526,8 +528,17 @@ class SalesforceSink:
     def properties(self, person: Mapping[str, Any]) -> dict[str, Any]:
         return self.mapping.properties(person)
 
-    def upsert(self, persons: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
-        """Upsert persons; one outcome per distinct person_key (a later duplicate wins)."""
+    def upsert(
+        self,
+        persons: Sequence[Mapping[str, Any]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Upsert persons; one outcome per distinct person_key (a later duplicate wins).
+
+        `on_batch` hears the outcomes of each collection or bulk job as soon
+        as Salesforce answers, so a run killed mid-way has recorded them.
+        """
+        self._on_batch, self._emitted = on_batch, 0
         outcomes: list[SyncOutcome] = []
         items: dict[str, dict[str, Any]] = {}
         for person in persons:
@@ -549,6 +560,7 @@ class SalesforceSink:
                 self._upsert_bulk(records, outcomes)
             else:
                 self._upsert_collections(self.object_name, self.external_id_field, records, outcomes)
+            self._flush(outcomes)
         except ConnectorError as exc:
             done = {o.key for o in outcomes}
             exc.outcomes = list(outcomes)  # type: ignore[attr-defined]
@@ -570,6 +582,7 @@ class SalesforceSink:
                 raise PayloadError(SERVICE, f"upsert {obj}: expected {len(chunk)} results, got "
                                             f"{len(results) if isinstance(results, list) else type(results).__name__}")
             outcomes += [_outcome_from_result(key, result) for (key, _), result in zip(chunk, results)]
+            self._flush(outcomes)
             self._check_headroom()
 
     def _upsert_bulk(self, records: Sequence[tuple[str, dict[str, Any]]], outcomes: list[SyncOutcome]) -> None:
@@ -586,6 +599,7 @@ class SalesforceSink:
                 message = str(exc)[:500]
                 outcomes += [_failure(key, "BULK_JOB_FAILED", message) for key, _ in chunk]
                 log.warning("salesforce: bulk job for %d %s failed: %s", len(chunk), obj, message)
+                self._flush(outcomes)
                 continue
             found: dict[str, SyncOutcome] = {}
             for job in jobs:
@@ -594,7 +608,14 @@ class SalesforceSink:
                 outcome = found.get(key) or found.get(key.lower())
                 outcomes.append(outcome if outcome else _failure(key, "NO_RESULT",
                                                                  "the bulk job reported nothing for this record"))
+            self._flush(outcomes)
             self._check_headroom()
+
+    def _flush(self, outcomes: list[SyncOutcome]) -> None:
+        """Hand the outcomes not yet reported to the upsert's `on_batch`."""
+        if self._on_batch and len(outcomes) > self._emitted:
+            self._on_batch(outcomes[self._emitted:])
+            self._emitted = len(outcomes)
 
     def _bulk_results(self, bulk: Any, job_id: str, key_field: str) -> dict[str, SyncOutcome]:
         """Outcomes by external id from a finished job's three result sets."""
@@ -631,6 +652,7 @@ class SalesforceSink:
         """
         if not self.activities:
             raise ConfigError(SERVICE, "activities are off: construct the sink with activities=True")
+        self._on_batch, self._emitted = None, 0
         outcomes: list[SyncOutcome] = []
         items: dict[str, dict[str, Any]] = {}
         for activity in activities:

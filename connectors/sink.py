@@ -8,7 +8,7 @@ one outcome per person, so that a partial failure is recorded per record.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -37,5 +37,14 @@ class ContactSink(Protocol):
     def properties(self, person: Mapping[str, Any]) -> dict[str, Any]:
         """The CRM properties this sink would write for a person (hashed for diffing)."""
 
-    def upsert(self, persons: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
-        """Upsert persons; one outcome per input key, in any order."""
+    def upsert(
+        self,
+        persons: Sequence[Mapping[str, Any]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Upsert persons; one outcome per input key, in any order.
+
+        `on_batch`, when given, hears every outcome exactly once, batch by
+        batch as the CRM answers, so progress is recorded before the next
+        batch is sent.
+        """

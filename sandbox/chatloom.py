@@ -112,7 +112,7 @@ class ChatloomApp(SourceApp):
             if key is None:
                 raise HttpError(401, "Invalid Authorization header. Use: Bearer clf_...")
         else:
-            key = (request.header("x-api-key") or "").strip()
+            key = ""
             if not key:
                 raise HttpError(401, MISSING_KEY)
         if not key.startswith("clf_"):

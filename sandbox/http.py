@@ -255,7 +255,10 @@ class ServerThread:
             )
         self.scheme = "https" if ssl_context is not None else "http"
         self.path_prefix = path_prefix
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval makes stop() quick (the default is 0.5 s).
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def port(self) -> int:

@@ -95,6 +95,14 @@ class TestSeed:
         assert [a.conversation_at(j) for j in range(50)] == [b.conversation_at(j) for j in range(50)]
         assert [a.contact_at(i) for i in range(300)] != [c.contact_at(i) for i in range(300)]
 
+    def test_other_platforms_are_deterministic_too(self) -> None:
+        assert list(ClairoApp(now=NOW).brief_ids()) == list(ClairoApp(now=NOW).brief_ids())
+        assert list(ClairoApp(now=NOW).brief_ids()) != list(ClairoApp(now=NOW, seed=99).brief_ids())
+        one, two = AgentProApp(now=NOW), AgentProApp(now=NOW)
+        bot = one.chatbots[0]["id"]
+        assert one.chatbots == two.chatbots and list(one.conversation_ids(bot)) == list(two.conversation_ids(bot))
+        assert ChatloomApp(now=NOW).agent_ids() == ChatloomApp(now=NOW).agent_ids()
+
     def test_contacts_are_messy_in_the_documented_ways(self) -> None:
         data = AgentClaraSeed(PeoplePool(), contacts=1000, conversations=0, now=NOW)
         records = [data.contact_at(i) for i in range(1000)]

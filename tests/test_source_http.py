@@ -268,6 +268,20 @@ class TestAuthFailures:
             factory(key)
         assert not key or key not in str(info.value)
 
+    def test_key_never_logged(self, clara, caplog) -> None:
+        import logging
+
+        app, server = clara
+        app.faults.fail_next, app.faults.throttle_next = 1, 1
+        caplog.set_level(logging.DEBUG)
+        with AgentClaraSource(CLARA_KEY, server.url, **fake_options(FakeTime())) as source:
+            ids(source.iter_contact_pages())
+        with AgentClaraSource("ac_bad_key_0000000000", server.url, **fake_options(FakeTime())) as source:
+            with pytest.raises(AuthError):
+                source.get_conversation("c1")
+        assert "retry 1/5" in caplog.text
+        assert CLARA_KEY not in caplog.text and "ac_bad_key_0000000000" not in caplog.text
+
     def test_server_echoing_the_key_is_scrubbed(self, serve) -> None:
         class Echo(App):
             def before(self, request: Request) -> Response:

@@ -97,13 +97,19 @@ def _push_chunk(
             else:
                 stats.created += 1
         return
+    recorded: set[str] = set()
+
+    def record_batch(outcomes: list[SyncOutcome]) -> None:
+        fresh = [o for o in outcomes if o.key not in recorded]
+        recorded.update(o.key for o in fresh)
+        _record(store, sink.target, fresh, hashes, stats)
+
     try:
-        outcomes = sink.upsert(todo)
+        record_batch(sink.upsert(todo, on_batch=record_batch))
     except ConnectorError as exc:
-        # Keep what the sink finished before it had to stop, then stop.
-        _record(store, sink.target, getattr(exc, "outcomes", []), hashes, stats)
+        # Keep whatever the sink finished before it had to stop, then stop.
+        record_batch(getattr(exc, "outcomes", []))
         raise
-    _record(store, sink.target, outcomes, hashes, stats)
 
 
 def _record(
