@@ -112,7 +112,7 @@ class ChatloomApp(SourceApp):
             if key is None:
                 raise HttpError(401, "Invalid Authorization header. Use: Bearer clf_...")
         else:
-            key = ""
+            key = (request.header("x-api-key") or "").strip()
             if not key:
                 raise HttpError(401, MISSING_KEY)
         if not key.startswith("clf_"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -37,15 +36,11 @@ CLF = {"Authorization": "Bearer clf_sandbox_key"}
 
 @contextlib.contextmanager
 def serve(app: App, prefix: str = "", headers: dict[str, str] | None = None) -> Iterator[httpx.Client]:
-    """A client on a fresh server. The server is stopped in the background:
-    ServerThread.stop() waits out serve_forever's 0.5 s poll, which would
-    otherwise dominate this file's run time."""
-    server = ServerThread(app).start()
-    try:
-        with httpx.Client(base_url=server.url + prefix, headers=headers or {}, timeout=10) as client:
-            yield client
-    finally:
-        threading.Thread(target=server.stop, daemon=True).start()
+    """A client on a fresh server for `app`, `prefix` appended to its URL."""
+    with ServerThread(app) as server, httpx.Client(
+        base_url=server.url + prefix, headers=headers or {}, timeout=10
+    ) as client:
+        yield client
 
 
 def parse_ts(value: str) -> datetime:
