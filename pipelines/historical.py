@@ -1,80 +1,88 @@
 """`historical_load`: the first import of everything a platform has seen.
 
 Not partitioned: it reads each source whole, then runs the same normalize,
-merge and push stages as the daily job. Each source is its own op, so under
-Dagster's multiprocess executor the sources load in parallel as separate
-steps. Every write is an idempotent upsert, so a load that is killed and
+merge and push stages as the daily job. Each source is its own op
+(`load_<source>`), so under Dagster's multiprocess executor the sources load
+in parallel as separate steps; then `merge_persons`, then one `push_<target>`
+per CRM, then `load_report`. A source that fails is recorded and reported
+(the others still load, merge and push); `load_report` then fails the run
+naming it. Every write is an idempotent upsert, so a load that is killed and
 started again sends nothing twice that had succeeded.
 """
 
 
 import dagster as dg
 
-from connectors.errors import ConnectorError
-from pipelines.reporting import Progress, record
-from pipelines.assets.crm import sync_target
-from pipelines.resources import AgentClaraResource, StateStoreResource, SyncSettings
-from pipelines.steps.ingest import ingest
+from pipelines.assets.crm import TARGETS, sync_target, target_step
+from pipelines.reporting import record
+from pipelines.resources import StateStoreResource
+from pipelines.sources import SOURCES, Source
 from pipelines.steps.normalize import normalize_pending
 from pipelines.steps.persons import rebuild_persons
+from pipelines.steps.read import read_source
+from pipelines.summary import summarize
 
 
-@dg.op(out=dg.Out(dg.Nothing))
-def load_agentclara(
-    context: dg.OpExecutionContext,
-    state: StateStoreResource,
-    settings: SyncSettings,
-    agentclara: AgentClaraResource,
-) -> None:
-    """Read every AgentClara contact and normalize it."""
-    store = state.store()
-    if not agentclara.enabled:
-        context.log.info("AGENTCLARA_API_KEY is not set: AgentClara is off, nothing read.")
-        return
-    client = agentclara.client()
-    try:
-        fetched = ingest(
-            store, "agentclara", "contacts", client.iter_contact_pages(), run_id=context.run_id,
-            on_page=Progress(context.log, "AgentClara contacts"),
-        )
-    except ConnectorError as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    finally:
-        client.close()
-    normalized = normalize_pending(
-        store, "agentclara", "contacts", region=settings.default_region, run_id=context.run_id
+def load_op(source: Source) -> dg.OpDefinition:
+    @dg.op(
+        name=f"load_{source.name}",
+        out=dg.Out(dg.Nothing),
+        required_resource_keys={"state", "settings", source.name},
+        description=f"Read every {source.label} record ({', '.join(source.streams)}) and normalize its people.",
     )
-    record(context, store, "load_agentclara", {**fetched.as_metadata(), **normalized.as_metadata()})
+    def _load(context: dg.OpExecutionContext) -> None:
+        store = context.resources.state.store()
+        outcome = read_source(
+            source, getattr(context.resources, source.name), store, run_id=context.run_id, log=context.log
+        )
+        record(context, store, source.read_asset, outcome.as_metadata(), status=outcome.status)
+        if source.contact_stream:
+            normalized = normalize_pending(
+                store, source.name, source.contact_stream,
+                region=context.resources.settings.default_region, run_id=context.run_id,
+            )
+            record(context, store, source.contacts_asset, normalized.as_metadata())
+
+    return _load
 
 
 @dg.op(ins={"sources_loaded": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
 def merge_persons(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
     store = state.store()
     stats = rebuild_persons(store)
-    record(context, store, "merge_persons", stats.as_metadata())
+    record(context, store, "persons", stats.as_metadata())
 
 
 def push_op(target: str) -> dg.OpDefinition:
     @dg.op(
         name=f"push_{target}",
         ins={"persons_ready": dg.In(dg.Nothing)},
+        out=dg.Out(dg.Nothing),
         required_resource_keys={"state", "settings", target},
     )
     def _push(context: dg.OpExecutionContext) -> None:
         sync_target(
             context, context.resources.state.store(), target,
-            getattr(context.resources, target), context.resources.settings.dry_run, f"push_{target}",
+            getattr(context.resources, target), context.resources.settings.dry_run, target_step(target),
         )
 
     return _push
 
 
-push_hubspot = push_op("hubspot")
-push_salesforce = push_op("salesforce")
+@dg.op(ins={"pushed": dg.In(dg.Nothing)})
+def load_report(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
+    """Log the load's summary; fail naming every source that failed."""
+    summary = summarize(state.store(), context.run_id)
+    context.log.info("historical_load summary:\n" + "\n".join(summary.text()))
+    if summary.failures:
+        raise dg.Failure(description=summary.failure_message())
+
+
+load_ops = [load_op(source) for source in SOURCES]
+push_ops = [push_op(target) for target in TARGETS]
 
 
 @dg.job(name="historical_load", description=__doc__)
 def historical_load() -> None:
-    ready = merge_persons(sources_loaded=[load_agentclara()])
-    push_hubspot(persons_ready=ready)
-    push_salesforce(persons_ready=ready)
+    ready = merge_persons(sources_loaded=[load() for load in load_ops])
+    load_report(pushed=[push(persons_ready=ready) for push in push_ops])

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from pipelines.partitions import daily_partitions  # noqa: F401  (the selection's partitions)
+from pipelines.sources import SOURCES
 
 daily_sync = dg.define_asset_job(
     "daily_sync",
-    selection=dg.AssetSelection.groups("agentclara", "people", "crm"),
+    selection=dg.AssetSelection.groups(*(source.name for source in SOURCES), "people", "crm"),
     description="Sync what changed in every source into every CRM, one UTC day per partition.",
 )
 

@@ -24,32 +24,34 @@ def record(
     stats: Mapping[str, Any],
     *,
     job: str | None = None,
+    status: str | None = None,
 ) -> None:
-    """Keep a stage's figures in the store's run history (read by the demo summary)."""
-    store.record_run(
-        context.run_id,
-        job or context.job_name,
-        step,
-        partition_label(context),
-        "skipped" if stats.get("skipped") else "success",
-        stats,
-    )
+    """Keep a stage's figures in the store's run history (read by pipelines.summary).
+
+    The status is "skipped" when the stats say so, "failed" when they carry
+    an "error", else "success", unless given.
+    """
+    if status is None:
+        status = "skipped" if stats.get("skipped") else "failed" if stats.get("error") else "success"
+    store.record_run(context.run_id, job or context.job_name, step, partition_label(context), status, stats)
 
 
-def md_table(rows: list[Mapping[str, Any]], columns: list[str]) -> dg.MetadataValue:
-    """A small markdown preview table for the Dagster UI."""
+def md_table(rows: list[Mapping[str, Any]], columns: list[str], *, width: int = 80) -> dg.MetadataValue:
+    """A small markdown preview table for the Dagster UI (cells cut at `width`)."""
     if not rows:
         return dg.MetadataValue.md("_none_")
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     body = "".join(
-        "| " + " | ".join(_cell(row.get(c)) for c in columns) + " |\n" for row in rows
+        "| " + " | ".join(_cell(row.get(c), width) for c in columns) + " |\n" for row in rows
     )
     return dg.MetadataValue.md(head + body)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, width: int) -> str:
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(map(str, value))
     text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")[:80]
+    return text.replace("|", "\\|").replace("\n", " ")[:width]
 
 
 class Progress:

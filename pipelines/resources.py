@@ -4,6 +4,14 @@
 sources and targets are on (a source or target is on when its key is set)
 and binds every secret with `EnvVar`, so no secret value is ever stored in
 the definitions, logged or shown in the UI.
+
+Source settings beside the contract's key and base URL (docs/sources.md):
+- `AGENTPRO_TIER`: "free" or "pro" (default "pro"), AgentPro's documented
+  rate limits for that plan (Free 100/min and 10/s, Pro 1,000/min and 50/s).
+- `CHATLOOM_AUTH_HEADER`: "bearer" (default) or "x-api-key", the header the
+  Chatloom key is sent in.
+A source's resource builds its connector lazily, inside the asset, so a bad
+setting fails that source's read (with a clear message), never the others.
 """
 
 from __future__ import annotations
@@ -15,11 +23,16 @@ from typing import Any, Mapping, Optional
 import dagster as dg
 
 from connectors.agentclara import AgentClaraSource
+from connectors.agentpro import TIER_LIMITS, AgentProSource
+from connectors.chatloom import ChatloomSource
+from connectors.clairo import ClairoSource
+from connectors.errors import ConfigError
 from connectors.hubspot import HubSpotSink
 from connectors.salesforce import SalesforceSettings, SalesforceSink
 from pipelines.state import StateStore, default_database_url
 
 TRUE = {"1", "true", "yes", "on"}
+AUTH_HEADERS = ("bearer", "x-api-key")  # CHATLOOM_AUTH_HEADER
 
 
 @lru_cache(maxsize=8)
@@ -55,6 +68,59 @@ class AgentClaraResource(dg.ConfigurableResource):
     def client(self) -> AgentClaraSource:
         assert self.api_key
         return AgentClaraSource(self.api_key, self.base_url, concurrency=self.concurrency)
+
+
+class ClairoResource(dg.ConfigurableResource):
+    """Clairo: a `clr_` key on the Max plan; base URL includes `/api/v1`."""
+
+    api_key: Optional[str] = None
+    base_url: str = "https://clairo.tech/api/v1"
+    concurrency: int = 4
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_key)
+
+    def client(self) -> ClairoSource:
+        assert self.api_key
+        return ClairoSource(self.api_key, self.base_url, concurrency=self.concurrency)
+
+
+class AgentProResource(dg.ConfigurableResource):
+    """AgentPro: Bearer key; `tier` ("free" or "pro") picks the documented rate limits."""
+
+    api_key: Optional[str] = None
+    base_url: str = "https://agentpro.chat"
+    tier: str = "pro"
+    concurrency: int = 4
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_key)
+
+    def client(self) -> AgentProSource:
+        assert self.api_key
+        if self.tier not in TIER_LIMITS:
+            raise ConfigError("agentpro", f"AGENTPRO_TIER must be one of {sorted(TIER_LIMITS)}, not {self.tier!r}")
+        return AgentProSource(self.api_key, self.base_url, tier=self.tier, concurrency=self.concurrency)  # type: ignore[arg-type]
+
+
+class ChatloomResource(dg.ConfigurableResource):
+    """Chatloom: a `clf_` key sent as `Authorization: Bearer` or `X-API-Key` (`auth_header`)."""
+
+    api_key: Optional[str] = None
+    base_url: str = "https://chatloom.app"
+    auth_header: str = "bearer"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_key)
+
+    def client(self) -> ChatloomSource:
+        assert self.api_key
+        if self.auth_header not in AUTH_HEADERS:
+            raise ConfigError("chatloom", f"CHATLOOM_AUTH_HEADER must be one of {list(AUTH_HEADERS)}, not {self.auth_header!r}")
+        return ChatloomSource(self.api_key, self.base_url, auth_header=self.auth_header)  # type: ignore[arg-type]
 
 
 class HubSpotResource(dg.ConfigurableResource):
@@ -121,6 +187,20 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, dg.Configu
         "agentclara": AgentClaraResource(
             api_key=_secret(env, "AGENTCLARA_API_KEY"),
             base_url=env.get("AGENTCLARA_BASE_URL", "https://api.agentclara.app"),
+        ),
+        "clairo": ClairoResource(
+            api_key=_secret(env, "CLAIRO_API_KEY"),
+            base_url=env.get("CLAIRO_BASE_URL") or "https://clairo.tech/api/v1",
+        ),
+        "agentpro": AgentProResource(
+            api_key=_secret(env, "AGENTPRO_API_KEY"),
+            base_url=env.get("AGENTPRO_BASE_URL") or "https://agentpro.chat",
+            tier=(env.get("AGENTPRO_TIER") or "pro").strip().lower(),
+        ),
+        "chatloom": ChatloomResource(
+            api_key=_secret(env, "CHATLOOM_API_KEY"),
+            base_url=env.get("CHATLOOM_BASE_URL") or "https://chatloom.app",
+            auth_header=(env.get("CHATLOOM_AUTH_HEADER") or "bearer").strip().lower(),
         ),
         "hubspot": HubSpotResource(
             access_token=_secret(env, "HUBSPOT_ACCESS_TOKEN"),

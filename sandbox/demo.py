@@ -1,8 +1,10 @@
 """`make demo`: the whole product on one machine, in one command.
 
-Starts the sandbox emulators on loopback, points the contract's environment
-variables at them, runs `daily_sync` for yesterday's partition through
-Dagster with the default SQLite state, and prints what happened.
+Starts the sandbox emulators on loopback (AgentClara, Clairo, AgentPro,
+Chatloom, and the CRM targets), points the contract's environment variables
+at them, runs `daily_sync` for yesterday's partition through Dagster with
+the default SQLite state, and prints the run's summary: the lines the
+`sync_report` asset shows, one per source and per target.
 
 The demo keeps its own Dagster home and state under ./.crm_sync/demo and
 starts them afresh each time (the sandbox CRMs start empty too), so it never
@@ -22,37 +24,40 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import tls
+from sandbox.agentclara import DEFAULT_KEY as AGENTCLARA_KEY
 from sandbox.agentclara import AgentClaraApp
-from sandbox.http import ServerThread
+from sandbox.agentpro import DEFAULT_KEY as AGENTPRO_KEY
+from sandbox.agentpro import AgentProApp
+from sandbox.chatloom import DEFAULT_KEY as CHATLOOM_KEY
+from sandbox.chatloom import ChatloomApp
+from sandbox.clairo import DEFAULT_KEY as CLAIRO_KEY
+from sandbox.clairo import ClairoApp
+from sandbox.http import App, ServerThread
 from sandbox.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
 from sandbox.hubspot import HubSpotApp
 from sandbox.salesforce import SalesforceApp
 
 DEMO_HOME = Path(".crm_sync/demo")
-AGENTCLARA_KEY = "ac_sandbox_key"
 CONTRACT_PREFIXES = ("SYNC_", "AGENTCLARA_", "CLAIRO_", "AGENTPRO_", "CHATLOOM_", "HUBSPOT_", "SALESFORCE_")
-
-# Summary lines: (step, label, [(stat key, shown as)]).
-SUMMARY = [
-    ("agentclara_contacts_raw", "AgentClara", [("pages fetched", "pages fetched"), ("records read", "contacts read"),
-                                               ("requests", "requests"), ("retries", "retries"), ("throttled", "429s")]),
-    ("agentclara_contacts", "  normalize", [("normalized", "normalized"), ("quarantined", "quarantined")]),
-    ("persons", "People", [("contact records merged", "contacts merged"),
-                           ("persons after de-duplication", "persons after de-duplication")]),
-    ("hubspot_contacts", "HubSpot", [("created", "created"), ("updated", "updated"), ("unchanged", "unchanged"),
-                                     ("failed", "failed")]),
-    ("salesforce_contacts", "Salesforce", [("created", "created"), ("updated", "updated"),
-                                           ("unchanged", "unchanged"), ("failed", "failed")]),
-]
 
 
 def start_sandbox(stack: ExitStack, targets: set[str], contacts: int, latency_s: float) -> dict[str, str]:
     """Start the emulators; returns the environment that points the project at them."""
-    agentclara = AgentClaraApp(contacts=contacts)
-    agentclara.faults.latency_s = latency_s
+
+    def serve(app: App) -> str:
+        app.faults.latency_s = latency_s
+        return stack.enter_context(ServerThread(app)).url
+
     env = {
         "AGENTCLARA_API_KEY": AGENTCLARA_KEY,
-        "AGENTCLARA_BASE_URL": stack.enter_context(ServerThread(agentclara)).url,
+        "AGENTCLARA_BASE_URL": serve(AgentClaraApp(contacts=contacts)),
+        "CLAIRO_API_KEY": CLAIRO_KEY,
+        # Clairo's routes live under /api/v1, as in production.
+        "CLAIRO_BASE_URL": serve(ClairoApp()) + ClairoApp.BASE_PATH,
+        "AGENTPRO_API_KEY": AGENTPRO_KEY,
+        "AGENTPRO_BASE_URL": serve(AgentProApp()),
+        "CHATLOOM_API_KEY": CHATLOOM_KEY,
+        "CHATLOOM_BASE_URL": serve(ChatloomApp()),
     }
     if "hubspot" in targets:
         env["HUBSPOT_ACCESS_TOKEN"] = HUBSPOT_TOKEN
@@ -90,33 +95,19 @@ def run_daily_sync(partition: str) -> tuple[Any, float]:
 
 
 def print_summary(partition: str, result: Any, seconds: float) -> None:
+    """The run's summary as sync_report computes it, from the store's run history."""
     from pipelines.resources import StateStoreResource
+    from pipelines.summary import summarize
 
     store = StateStoreResource().store()
-    steps = {row["step"]: row["stats"] or {} for row in store.run_history(result.run_id)}
     status = "succeeded" if result.success else "FAILED"
     print(f"\ndaily_sync for {partition}: {status} in {seconds:.1f} s (run {result.run_id[:8]})")
-    for step, label, fields in SUMMARY:
-        stats = steps.get(step)
-        if stats is None:
-            continue
-        if "skipped" in stats:
-            print(f"  {label:<11} skipped: {stats['skipped']}")
-            continue
-        figures = ", ".join(f"{shown} {_fmt(stats.get(key, 0))}" for key, shown in fields)
-        print(f"  {label:<11} {figures}")
-        reasons = stats.get("quarantine reasons") or stats.get("errors by code")
-        if reasons:
-            print(f"  {'':<11} " + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())))
+    print("\n".join(summarize(store, result.run_id).text()))
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
                 print(f"  failed step {event.step_key}: {event.event_specific_data.error.message.strip()}")
     print(f"\nState: {store!r}\nDagster home: {os.environ['DAGSTER_HOME']}")
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,13 @@
 One asset per target, built by one factory, so every target behaves the
 same: skipped with a log line when its credentials are not set, a clear
 failure on auth errors, progress kept when a quota stops it early.
+
+A target that cannot be written (bad credentials, missing fields, an
+outage past the retry budget) fails its own asset at once: unlike a
+source, whose failure leaves the other sources' data to sync, a target
+failing means that CRM is not in sync. The failure is recorded in the run
+history first, so the run's summary (`make demo`, pipelines.summary) names
+it too; `sync_report`, downstream of every target, is then not reached.
 """
 
 
@@ -41,6 +48,7 @@ def sync_target(
     try:
         stats = push_persons(store, resource.sink(dry_run=dry_run), dry_run=dry_run)
     except ConnectorError as exc:
+        record(context, store, step, {"error": str(exc)}, status="failed")
         raise dg.Failure(description=str(exc), allow_retries=exc.retriable) from exc
     metadata = stats.as_metadata()
     record(context, store, step, metadata)
@@ -51,7 +59,7 @@ def sync_target(
 
 def target_asset(target: str) -> dg.AssetsDefinition:
     @dg.asset(
-        name=f"{target}_contacts",
+        name=target_step(target),
         group_name="crm",
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -64,7 +72,7 @@ def target_asset(target: str) -> dg.AssetsDefinition:
         store = context.resources.state.store()
         resource = getattr(context.resources, target)
         metadata = sync_target(
-            context, store, target, resource, context.resources.settings.dry_run, f"{target}_contacts"
+            context, store, target, resource, context.resources.settings.dry_run, target_step(target)
         )
         errors = store.sync_errors(target, limit=10)
         return dg.MaterializeResult(
@@ -74,5 +82,11 @@ def target_asset(target: str) -> dg.AssetsDefinition:
     return _asset
 
 
+def target_step(target: str) -> str:
+    """The asset (and run-history step) that pushes to `target`."""
+    return f"{target}_contacts"
+
+
 hubspot_contacts = target_asset("hubspot")
 salesforce_contacts = target_asset("salesforce")
+target_assets = [hubspot_contacts, salesforce_contacts]

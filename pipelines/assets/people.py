@@ -3,13 +3,15 @@
 
 import dagster as dg
 
+from pipelines.checks import PERSONS_NO_DUPLICATES, persons_no_duplicates_result
 from pipelines.partitions import daily_partitions
 from pipelines.reporting import md_table, record
 from pipelines.resources import StateStoreResource
+from pipelines.sources import CONTACT_SOURCES
 from pipelines.steps.persons import rebuild_persons
 
-# Every normalized contact asset that feeds the merge.
-CONTACT_ASSETS = [dg.AssetKey("agentclara_contacts")]
+# Every normalized contact asset that feeds the merge: one per source with people.
+CONTACT_ASSETS = [dg.AssetKey(source.contacts_asset) for source in CONTACT_SOURCES]
 
 PREVIEW_COLUMNS = ["person_key", "email", "phone", "first_name", "last_name", "sources"]
 
@@ -19,12 +21,15 @@ PREVIEW_COLUMNS = ["person_key", "email", "phone", "first_name", "last_name", "s
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=CONTACT_ASSETS,
+    check_specs=[PERSONS_NO_DUPLICATES],
 )
 def persons(context: dg.AssetExecutionContext, state: StateStoreResource) -> dg.MaterializeResult:
-    """Contacts matched by email, then by E.164 phone, merged field by field.
+    """Contacts of every source matched by email, then by E.164 phone, merged field by field.
 
     Two different valid emails never merge; an email-less contact joins the
-    one person who has its phone, or stands alone under that phone.
+    one person who has its phone, or stands alone under that phone
+    (docs/identity.md). A source that failed this run still counts with
+    what the store kept from earlier runs.
     """
     store = state.store()
     stats = rebuild_persons(store)
@@ -38,5 +43,6 @@ def persons(context: dg.AssetExecutionContext, state: StateStoreResource) -> dg.
         ]
         break
     return dg.MaterializeResult(
-        metadata={**metadata, "preview": md_table(preview, PREVIEW_COLUMNS)}
+        metadata={**metadata, "preview": md_table(preview, PREVIEW_COLUMNS)},
+        check_results=[persons_no_duplicates_result(store)],
     )

@@ -32,6 +32,11 @@ from schemas.hashing import content_hash
 
 DEFAULT_FILE = "crm_sync.db"
 
+# The one stream every canonical contact is stored under, whatever raw stream
+# it came from (AgentClara contacts, Clairo briefs, AgentPro visitors), so
+# that identity resolution sees the contacts of every source together.
+CONTACT_STREAM = "contacts"
+
 
 def default_database_url(env: Mapping[str, str] = os.environ) -> str:
     """SYNC_DATABASE_URL, else a SQLite file under $DAGSTER_HOME or ./.crm_sync/."""
@@ -73,10 +78,17 @@ class Normalized:
     phone: str | None = None
     person_key: str | None = None
     event_day: str | None = None
+    raw_stream: str | None = None  # the raw stream it came from, when not `stream`
+
+    @property
+    def raw(self) -> tuple[str, str, str]:
+        return (self.source, self.raw_stream or self.stream, self.record_id)
 
 
 @dataclass(frozen=True)
 class Quarantined:
+    """A payload that could not be normalized; `stream` is the canonical stream it was meant for."""
+
     source: str
     stream: str
     record_id: str
@@ -84,6 +96,11 @@ class Quarantined:
     detail: str
     payload: Any
     payload_hash: str
+    raw_stream: str | None = None  # the raw stream it came from, when not `stream`
+
+    @property
+    def raw(self) -> tuple[str, str, str]:
+        return (self.source, self.raw_stream or self.stream, self.record_id)
 
 
 @dataclass(frozen=True)
@@ -189,6 +206,19 @@ class StateStore:
             self._upsert(conn, raw_records, changed, ["payload", "payload_hash", "fetched_at", "run_id"])
         return len(changed)
 
+    def raw_payloads(self, source: str, stream: str, record_ids: Sequence[str]) -> dict[str, Any]:
+        """The kept payloads of these ids (those the store has), by id."""
+        if not record_ids:
+            return {}
+        r = raw_records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.record_id, r.payload).where(
+                    r.source == source, r.stream == stream, r.record_id.in_(list(record_ids))
+                )
+            ).all()
+        return {row.record_id: row.payload for row in rows}
+
     def iter_pending_raw(
         self, source: str, stream: str, version: int, *, batch: int = 2000
     ) -> Iterator[list[RawRow]]:
@@ -277,12 +307,13 @@ class StateStore:
                         )
                     )
             for row in [*good, *bad]:
+                source, raw_stream, record_id = row.raw
                 conn.execute(
                     raw_records.update()
                     .where(
-                        raw_records.c.source == row.source,
-                        raw_records.c.stream == row.stream,
-                        raw_records.c.record_id == row.record_id,
+                        raw_records.c.source == source,
+                        raw_records.c.stream == raw_stream,
+                        raw_records.c.record_id == record_id,
                         raw_records.c.payload_hash == row.payload_hash,
                     )
                     .values(normalized_hash=row.payload_hash, normalized_version=version)
@@ -298,10 +329,12 @@ class StateStore:
 
     # -- identity --------------------------------------------------------
 
-    def resolve_phone_identities(self, stream: str = "contacts") -> int:
+    def resolve_phone_identities(self, stream: str = CONTACT_STREAM) -> int:
         """Give every email-less record its person key by DESIGN.md's rule.
 
-        It joins the one emailed person who has its phone; when none or
+        Works over one canonical stream, across every source: contacts from
+        all sources are stored under CONTACT_STREAM, so an AgentClara SMS
+        contact finds the Clairo lead who has its phone. It joins the one emailed person who has its phone; when none or
         several have it, it is its own person keyed by the phone. Done in SQL
         so it scales with the store, not with memory; schemas.identity holds
         the in-memory reference implementation the tests compare against.
@@ -321,7 +354,7 @@ class StateStore:
             return conn.execute(statement, {"stream": stream}).rowcount
 
     def iter_person_groups(
-        self, stream: str = "contacts", *, batch: int = 5000
+        self, stream: str = CONTACT_STREAM, *, batch: int = 5000
     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """(person_key, its records' data), in key order, streamed."""
         c = records.c
@@ -376,7 +409,7 @@ class StateStore:
             self._upsert(conn, persons, changed, ["data", "content_hash", "updated_at"])
         return len(changed)
 
-    def delete_orphan_persons(self, stream: str = "contacts") -> int:
+    def delete_orphan_persons(self, stream: str = CONTACT_STREAM) -> int:
         """Drop persons no record points at any more (their records re-keyed)."""
         orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
         with self.engine.begin() as conn:

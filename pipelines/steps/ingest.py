@@ -17,6 +17,8 @@ class IngestStats:
     pages: int = 0
     records: int = 0
     new_or_changed: int = 0
+    details: int = 0  # detail reads (GET /things/{id}) for listed records that changed
+    gone: int = 0  # listed, then 404 on the detail read: deleted meanwhile, skipped
     seconds: float = 0.0
     source_stats: dict[str, Any] = field(default_factory=dict)
 
@@ -39,19 +41,26 @@ def ingest(
     run_id: str | None = None,
     id_key: str = "id",
     on_page: Callable[[IngestStats], None] | None = None,
+    stats: IngestStats | None = None,
 ) -> IngestStats:
-    """Write every page to the store as it arrives; memory holds one page."""
-    stats = IngestStats(source, stream)
+    """Write every page to the store as it arrives; memory holds one page.
+
+    Pass `stats` to add to the counts of an earlier call (one stream read in
+    several listings, e.g. AgentPro's conversations per chatbot).
+    """
+    stats = stats or IngestStats(source, stream)
     started = time.monotonic()
-    for page in pages:
-        stats.pages += 1
-        stats.records += len(page)
-        stats.new_or_changed += store.save_raw(
-            source, stream, ((record_key(item, id_key), item) for item in page), run_id=run_id
-        )
-        if on_page:
-            on_page(stats)
-    stats.seconds = time.monotonic() - started
+    try:
+        for page in pages:
+            stats.pages += 1
+            stats.records += len(page)
+            stats.new_or_changed += store.save_raw(
+                source, stream, ((record_key(item, id_key), item) for item in page), run_id=run_id
+            )
+            if on_page:
+                on_page(stats)
+    finally:
+        stats.seconds += time.monotonic() - started
     return stats
 
 
