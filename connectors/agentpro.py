@@ -19,11 +19,13 @@ DEFAULT_BASE_URL = "https://agentpro.chat"
 ENV_KEY = "AGENTPRO_API_KEY"
 
 Tier = Literal["free", "pro"]
-# Documented per plan: (requests per minute, burst per second). Enterprise
-# limits are custom: pass `limits=` explicitly.
+# Documented per plan: (requests per minute, burst per second). The one-second
+# burst window is paced at 90 %: requests sent exactly at the limit arrive
+# bunched by network jitter and trip the server's window. Enterprise limits
+# are custom: pass `limits=` explicitly.
 TIER_LIMITS: dict[str, tuple[tuple[int, float], ...]] = {
-    "free": ((100, 60.0), (10, 1.0)),
-    "pro": ((1000, 60.0), (50, 1.0)),
+    "free": ((100, 60.0), (9, 1.0)),
+    "pro": ((1000, 60.0), (45, 1.0)),
 }
 
 # -- Assumptions where the docs are silent (DESIGN.md). Correct them here. ----

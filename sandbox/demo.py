@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import warnings
 import sys
 import time
 from contextlib import ExitStack
@@ -82,14 +84,30 @@ def prepare_home() -> None:
             del os.environ[name]
 
 
+def serve_ui() -> int:
+    """`dagster dev` on the project, its code location pointed at the running sandbox."""
+    print("Dagster UI on http://127.0.0.1:3000 (sandbox APIs running; Ctrl-C to stop)")
+    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", "3000"]
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
+
+
 def run_daily_sync(partition: str) -> tuple[Any, float]:
     import dagster as dg
 
+    # backfill_policy is marked beta in Dagster 1.13; the demo need not say so 11 times.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from pipelines.definitions import defs  # built now, from the environment set above
 
     started = time.monotonic()
-    result = defs.get_job_def("daily_sync").execute_in_process(
-        partition_key=partition, instance=dg.DagsterInstance.get(), raise_on_error=False
+    result = defs.resolve_job_def("daily_sync").execute_in_process(
+        partition_key=partition,
+        instance=dg.DagsterInstance.get(),
+        raise_on_error=False,
+        # Our own progress lines, warnings and errors; not every engine event.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     return result, time.monotonic() - started
 
@@ -116,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=500, help="AgentClara contacts in the sandbox")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds of latency per sandbox request")
     parser.add_argument("--partition", help="day to run (default: yesterday, UTC)")
+    parser.add_argument("--serve-ui", action="store_true",
+                        help="instead of one run, serve the Dagster UI (dagster dev) against the sandbox")
     args = parser.parse_args(argv)
     targets = {"hubspot", "salesforce"} if args.target == "both" else {args.target}
     partition = args.partition or (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
@@ -123,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     prepare_home()
     with ExitStack() as stack:
         os.environ.update(start_sandbox(stack, targets, args.contacts, args.latency))
+        if args.serve_ui:
+            return serve_ui()
         result, seconds = run_daily_sync(partition)
         print_summary(partition, result, seconds)
     return 0 if result.success else 1

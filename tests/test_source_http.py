@@ -395,7 +395,7 @@ class TestAgentPro:
             assert source.get_conversation("c1")["id"] == "c1"
             assert source.stats.complete and source.listing("conversations[chatbot=bot_a]").complete
 
-    @pytest.mark.parametrize("tier, windows", [("free", ((100, 60.0), (10, 1.0))), ("pro", ((1000, 60.0), (50, 1.0)))])
+    @pytest.mark.parametrize("tier, windows", [("free", ((100, 60.0), (9, 1.0))), ("pro", ((1000, 60.0), (45, 1.0)))])
     def test_tier_picks_limits(self, tier: str, windows) -> None:
         assert AgentProSource(PRO_KEY, tier=tier).limiter.windows == windows
 
