@@ -32,8 +32,8 @@ test-slow: $(VENV)/.installed-test
 
 ## The Dagster UI in a real browser (installs Debian's chromium if missing).
 test-browser: $(VENV)/.installed-test
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(BIN)/pip install --quiet 'playwright>=1.40'
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+	$(BIN)/pip install --quiet -e '.[sandbox,test,browser]'
 	$(BIN)/python -m pytest -q -m browser
 
 ## Benchmarks against the sandbox; figures go into the README.

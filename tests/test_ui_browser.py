@@ -146,22 +146,18 @@ class DagsterDev:
     def stop(self) -> None:
         """SIGTERM to the whole group (webserver, daemon, code server, runs), SIGKILL after 20 s."""
         self.http.close()
-        try:
-            pgid = os.getpgid(self.proc.pid)
-        except ProcessLookupError:
-            pgid = None
-        if pgid is not None:
-            for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(pgid, sig)
-                except ProcessLookupError:
-                    break
-                deadline = time.monotonic() + grace
-                while time.monotonic() < deadline and _group_alive(pgid):
-                    self.proc.poll()  # reap the leader, so an exited group reads as gone
-                    time.sleep(0.2)
-                if not _group_alive(pgid):
-                    break
+        pgid = self.proc.pid  # start_new_session: the leader's pid is the group's id
+        for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and _group_alive(pgid):
+                self.proc.poll()  # reap the leader, so an exited group reads as gone
+                time.sleep(0.2)
+            if not _group_alive(pgid):
+                break
         self.proc.wait(timeout=5)
         self._log.close()
 
