@@ -243,3 +243,28 @@ def test_content_hash_encodes_times_as_iso(left, right):
 @pytest.mark.parametrize(("left", "right"), [({"a": 1}, {"a": 2}), ({"a": None}, {}), ({"a": [1, 2]}, {"a": [2, 1]})])
 def test_content_hash_changes_with_content(left, right):
     assert content_hash(left) != content_hash(right)
+
+
+class TestSimpleNameFastPath:
+    """Two plain words skip nameparser's pipeline; the result must be what nameparser gives."""
+
+    def corpus(self) -> list[str]:
+        from sandbox.agentclara import AgentClaraApp
+
+        app = AgentClaraApp(contacts=2000)
+        names = [c.get("name") for c in map(app.get_contact, app.contact_ids()) if c]
+        extra = ["jane doe", "JANE DOE", "jane DOE", "Zoë O'Brien", "jean-luc picard", "DeShawn Smith",
+                 "mary mcdonald", "MARY MACDONALD", "Dr Smith", "John Jr", "Anna van", "Tom and", "José Núñez"]
+        return [n for n in names + extra if isinstance(n, str)]
+
+    def test_fast_path_equals_nameparser(self) -> None:
+        from schemas.fields import _parse_with_nameparser, _simple_first_last
+
+        taken = 0
+        for name in self.corpus():
+            text = " ".join(name.split())
+            fast = _simple_first_last(text)
+            if fast is not None:
+                taken += 1
+                assert fast == _parse_with_nameparser(text), name
+        assert taken > 100  # the fast path really serves the common case
