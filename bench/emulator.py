@@ -9,7 +9,6 @@ from __future__ import annotations
 import multiprocessing as mp
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
-from types import TracebackType
 
 # Pinned so that every run serves exactly the same contacts.
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -56,5 +55,5 @@ class EmulatorProcess:
     def __enter__(self) -> "EmulatorProcess":
         return self
 
-    def __exit__(self, *exc: object | TracebackType) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

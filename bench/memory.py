@@ -29,7 +29,6 @@ from typing import Any, Callable
 from bench.emulator import EmulatorProcess
 
 SAMPLE_S = 0.5
-STAGES = ("startup", "ingest", "normalize", "persons", "diff")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -30,11 +30,17 @@ PAGE = 100  # records per save_raw call, as a page from the source would be
 class Stage:
     name: str
     records: int  # what the stage consumed: raw records, contact records, persons
-    seconds: float
+    seconds: float  # wall
+    cpu_seconds: float  # this process only (SQLite runs in it; a PostgreSQL server does not)
 
     @property
     def rate(self) -> float:
         return self.records / self.seconds if self.seconds else float("inf")
+
+    @property
+    def cpu_rate(self) -> float:
+        """Records per CPU second: what the core could do were it not shared with other work."""
+        return self.records / self.cpu_seconds if self.cpu_seconds else float("inf")
 
 
 @dataclass
@@ -52,9 +58,17 @@ class CpuResult:
         return sum(s.seconds for s in self.stages)
 
     @property
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds for s in self.stages)
+
+    @property
     def rate(self) -> float:
         """Raw records per second through all three stages."""
         return self.records / self.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.records / self.cpu_seconds
 
 
 def _contact_pages(records: int) -> Iterator[list[dict]]:
@@ -86,11 +100,11 @@ def _child(conn: Connection, backend: str, url: str, records: int, hubspot_url: 
     stages: list[Stage] = []
     slow: dict[str, SlowSql] = {}
 
-    def timed(name: str, run, count) -> object:
+    def timed(name: str, run: Callable[[], Any], count: Callable[[Any], int]) -> Any:
         profile.reset()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         stats = run()
-        stages.append(Stage(name, count(stats), time.perf_counter() - started))
+        stages.append(Stage(name, count(stats), time.perf_counter() - started, time.process_time() - cpu))
         slow[name] = profile.top(1)[0]
         return stats
 
@@ -111,7 +125,8 @@ def _run_child(backend: str, url: str, records: int, hubspot_url: str) -> CpuRes
     try:
         return receive.recv()
     except EOFError:
-        raise RuntimeError(f"the {backend} normalize benchmark died (exit code {proc.join() or proc.exitcode})") from None
+        proc.join()
+        raise RuntimeError(f"the {backend} normalize benchmark died (exit code {proc.exitcode})") from None
     finally:
         proc.join()
 

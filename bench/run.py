@@ -5,8 +5,9 @@ Three measurements (see each module's docstring for why it is built so):
   normalize   bench/normalize.py   records/s through normalize, persons, dry-run diff, one core
   memory      bench/memory.py      peak RSS of the whole daily path at 100k and 1M contacts
 
-Prints markdown tables; a full run (no --quick, no --only) also writes them
-to bench/RESULTS.md, whose figures the README quotes.
+Prints markdown tables; a full run at the default sizes also writes them to
+bench/RESULTS.md (keeping hand-written notes below its KEEP line), whose
+figures the README quotes.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from sandbox.http import ServerThread
 from sandbox.hubspot import HubSpotApp
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+# Analysis written by hand under this line survives a rewrite of the file.
+KEEP = "<!-- Notes below this line are written by hand; bench/run.py keeps them when it rewrites the figures above. -->"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KINDS = ("throughput", "normalize", "memory")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     sections: list[str] = []
     with ServerThread(HubSpotApp()) as hubspot:  # the dry-run sink reads the portal's properties once
         if "throughput" in args.only:
@@ -44,9 +47,11 @@ def main(argv: list[str] | None = None) -> None:
         if "memory" in args.only:
             sections.append(_memory(args, hubspot.url))
             print(sections[-1], flush=True)
-    text = "\n".join([_header(args, time.monotonic() - started), *sections])
+    text = "\n".join([_header(args, time.monotonic() - started, (load_before, os.getloadavg()[0])), *sections])
     if args.out:
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        out.write_text(text + ("\n" + old[old.index(KEEP):] if KEEP in old else ""))
         print(f"written to {args.out}")
 
 
@@ -59,17 +64,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory-budget", type=float, help="seconds per memory run before it is stopped (default 360)")
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", PG_URL),
                         help="PostgreSQL for the normalize run ('' to skip); a fresh schema is made and dropped")
-    parser.add_argument("--out", help=f"markdown file to write (default {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS} on a full run)")
+    parser.add_argument("--out", help="markdown file to write (default: bench/RESULTS.md on a full run at default sizes, none otherwise)")
     args = parser.parse_args(argv)
     args.only = [k.strip() for k in args.only.split(",") if k.strip()]
     if unknown := set(args.only) - set(KINDS):
         parser.error(f"unknown --only {sorted(unknown)}; choose from {', '.join(KINDS)}")
     quick = args.quick
+    # Only the default sizes produce the figures the README quotes.
+    full = not quick and set(args.only) == set(KINDS) and args.sizes is args.records is args.memory_budget is None
     args.sizes = [int(s) for s in (args.sizes or ("2000,10000" if quick else "100000,1000000")).split(",")]
     args.records = args.records or (1000 if quick else 10_000)
     args.memory_budget = args.memory_budget or (120.0 if quick else 360.0)
     args.read = (3_000, 1_000) if quick else (40_000, 10_000)  # contacts: concurrent read, sequential read
-    full = not quick and set(args.only) == set(KINDS)
     args.out = args.out if args.out is not None else (str(RESULTS) if full else "")
     return args
 
@@ -87,7 +93,7 @@ def _n(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _header(args: argparse.Namespace, wall: float) -> str:
+def _header(args: argparse.Namespace, wall: float, load: tuple[float, float]) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     mem = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
@@ -99,6 +105,8 @@ def _header(args: argparse.Namespace, wall: float) -> str:
         f"- Machine: {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB RAM; Linux {platform.release()}",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
         f"- Command: `{command}` (from the repository root, in .venv); whole run {_n(wall / 60, 1)} min",
+        f"- 1-minute load average: {load[0]:.1f} at the start, {load[1]:.1f} at the end ({os.cpu_count()} cores; well above 2",
+        "  means other work shared the machine, and wall times, unlike CPU times, RSS and req/s, are inflated).",
         "- Every emulator runs on 127.0.0.1; the AgentClara one in a process of its own.",
         "",
     ])
@@ -151,19 +159,21 @@ def _normalize(args: argparse.Namespace, hubspot_url: str) -> str:
     for r in results:
         for stage in r.stages:
             slow = r.slow_sql[stage.name]
-            rows.append([r.backend, stage.name, _n(stage.records), _n(stage.seconds, 2), _n(stage.rate),
-                         f"{slow.seconds / stage.seconds:.0%}: `{_short(slow.statement)}`"])
+            rows.append([r.backend, stage.name, _n(stage.records), _n(stage.seconds, 2), _n(stage.cpu_seconds, 2),
+                         _n(stage.rate), _n(stage.cpu_rate), f"{slow.seconds / stage.seconds:.0%}: `{_short(slow.statement)}`"])
             if slow.plan:
                 plans.append(f"- {r.backend} {stage.name}: `{_short(slow.statement, 160)}` "
                              f"({slow.calls} calls, {_n(slow.seconds, 2)} s); plan: `{slow.plan}`")
-        rows.append([r.backend, "**all three**", _n(r.records), _n(r.seconds, 2), f"**{_n(r.rate)}**", ""])
+        rows.append([r.backend, "**all three**", _n(r.records), _n(r.seconds, 2), _n(r.cpu_seconds, 2),
+                     f"**{_n(r.rate)}**", f"**{_n(r.cpu_rate)}**", ""])
     notes = [f"- {r.backend}: {_n(r.records)} raw contacts -> {_n(r.quarantined)} quarantined, "
              f"{_n(r.persons)} persons; writing them with `save_raw` took {_n(r.prefill_s, 1)} s (not counted)."
              for r in results]
     return "\n".join([
         f"## 2. Normalize + persons + dry-run diff, one core ({_n(args.records)} raw contacts)",
         "",
-        _table(["store", "stage", "records in", "seconds", "records/s", "slowest SQL statement (share of stage time)"], rows),
+        _table(["store", "stage", "records in", "wall s", "CPU s", "records/s", "records per CPU s",
+                "slowest SQL statement (share of stage wall time)"], rows),
         "",
         *notes,
         *([f"- PostgreSQL: {skipped}."] if skipped else []),
@@ -172,6 +182,8 @@ def _normalize(args: argparse.Namespace, hubspot_url: str) -> str:
         "- Stages: `normalize_pending` (records in: raw records), `rebuild_persons` (contact records merged),",
         "  `push_persons(..., dry_run=True)` with a dry-run `HubSpotSink` (persons diffed against sync state).",
         "  records/s on the last row: raw contacts / the three stages' seconds.",
+        "- records/s is over wall time; records per CPU s over this process's CPU time, which other work on the",
+        "  machine does not inflate (the PostgreSQL server's own CPU is not in it: compare those by wall time).",
         "- Slowest SQL: the statement with the most time inside the database driver during the stage, all calls.",
         *(["", "Query plans (SQLite `EXPLAIN QUERY PLAN`) of those statements:", "", *plans] if plans else []),
         "",
@@ -199,6 +211,7 @@ def _memory(args: argparse.Namespace, hubspot_url: str) -> str:
         "",
         _table(["contacts", "stage", "seconds", "done", "per second", "peak RSS MiB in stage"], rows),
         "",
+        *_growth(results[0], results[-1]),
         "- One child process runs the daily path: HTTP read of every contact from the emulator (another process,",
         "  no latency, limits lifted on both sides; concurrency 8), `ingest` into a fresh SQLite store,",
         "  `normalize_pending`, `rebuild_persons`, `push_persons` in dry run. Peak RSS: `ru_maxrss` of that child",
@@ -210,6 +223,20 @@ def _memory(args: argparse.Namespace, hubspot_url: str) -> str:
         f"  child's VmRSS samples (every {memory.SAMPLE_S} s) during it.",
         "",
     ])
+
+
+def _growth(small: memory.MemoryResult, large: memory.MemoryResult) -> list[str]:
+    """Per stage finished at both sizes: how much its peak grew per extra contact."""
+    extra = large.contacts - small.contacts
+    if extra <= 0:
+        return []
+    done = {s.name: s for s in small.stages if s.finished}
+    lines = [
+        f"- {s.name}: peak {_n(done[s.name].peak_mib)} -> {_n(s.peak_mib)} MiB from {_n(small.contacts)} to "
+        f"{_n(large.contacts)} contacts, {(s.peak_mib - done[s.name].peak_mib) * 2**20 / extra:+,.0f} bytes per extra contact."
+        for s in large.stages if s.finished and s.name in done and s.name != "startup"
+    ]
+    return [*lines, ""] if lines else []
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from connectors.agentclara import RATE_LIMITS, AgentClaraSource
 from sandbox.agentclara import DEFAULT_KEY
 
 LATENCY_S = 0.15
-BURST, BURST_WINDOW_S = 100, 10.0
+BURST_WINDOW_S = 10.0  # the binding window: 100 requests in any 10 s
 CEILING_RPS = min(limit / period for limit, period in RATE_LIMITS)  # 10/s
 
 

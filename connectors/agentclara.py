@@ -4,15 +4,20 @@ AgentClara wraps every answer in `{"success": true, "data": ...}` and pages
 lists with `limit` (max 100) + `offset`. Its docs say nothing about the
 contacts list, so what we assume about it sits in the block below: when a
 real payload disagrees, correct it there, in one edit.
+
+Its listings are `OffsetPager`s handed out before they start, so a
+historical load can make them resumable (`OffsetPager.track`: a checkpoint
+and a size estimate) without the read function knowing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
-from urllib.parse import quote
+from typing import Any, Literal, Sequence
+from urllib.parse import quote, urlencode
 
 from connectors.errors import ConfigError
 from connectors.http import SourceBase, check_api_key
+from connectors.paging import Fetch, OffsetPager
 
 DEFAULT_BASE_URL = "https://api.agentclara.app"
 ENV_KEY = "AGENTCLARA_API_KEY"
@@ -56,7 +61,7 @@ class AgentClaraSource(SourceBase):
             **client_options,
         )
 
-    def iter_contact_pages(self, *, page_size: int = CONTACTS_MAX_PAGE_SIZE) -> Iterator[list[dict]]:
+    def iter_contact_pages(self, *, page_size: int = CONTACTS_MAX_PAGE_SIZE) -> OffsetPager:
         """Every contact, page by page, de-duplicated by id."""
         return self._paged(
             "contacts",
@@ -67,8 +72,10 @@ class AgentClaraSource(SourceBase):
 
     def iter_conversation_pages(
         self, *, page_size: int = CONVERSATIONS_MAX_PAGE_SIZE, **filters: str
-    ) -> Iterator[list[dict]]:
-        """Every conversation (optionally filtered by channel, status, customer_id), page by page."""
+    ) -> OffsetPager:
+        """Every conversation (optionally filtered by channel, status, customer_id), page by page.
+
+        A filtered listing is its own sub-listing for checkpoints (`conversations?channel=sms`)."""
         unknown = set(filters) - CONVERSATION_FILTERS
         if unknown:
             raise ConfigError(self.name, f"unknown conversation filter(s) {sorted(unknown)}; known: {sorted(CONVERSATION_FILTERS)}")
@@ -77,6 +84,7 @@ class AgentClaraSource(SourceBase):
             self._list_fetcher(CONVERSATIONS_PATH, filters, enveloped=True),
             page_size=page_size,
             max_page_size=CONVERSATIONS_MAX_PAGE_SIZE,
+            key="conversations" + (f"?{urlencode(sorted(filters.items()))}" if filters else ""),
         )
 
     def get_conversation(self, conversation_id: str) -> dict:
@@ -84,7 +92,32 @@ class AgentClaraSource(SourceBase):
         path = f"{CONVERSATIONS_PATH}/{quote(str(conversation_id), safe='')}"
         return self._expect(self._unwrap(self.client.get_json(path), path), dict, path)
 
-    def _list_fetcher(self, path: str, params: dict[str, Any], *, enveloped: bool):
+    def _paged(  # type: ignore[override]  # the pager itself rather than a generator over it
+        self,
+        stream: str,
+        fetch: Fetch,
+        *,
+        page_size: int,
+        max_page_size: int,
+        on_loop: Literal["raise", "stop"] = "raise",
+        key: str | None = None,
+    ) -> OffsetPager:
+        """One listing, not started: iterate it for its pages (see connectors.paging)."""
+        pager = OffsetPager(
+            fetch,
+            page_size=page_size,
+            max_page_size=max_page_size,
+            concurrency=self.concurrency,
+            on_loop=on_loop,
+            service=self.name,
+            stream=stream,
+            key=key,
+        )
+        with self._lock:
+            self._listings.append((stream, pager.stats))
+        return pager
+
+    def _list_fetcher(self, path: str, params: dict[str, Any], *, enveloped: bool) -> Fetch:
         def fetch(offset: int, limit: int) -> list[dict]:
             body = self.client.get_json(path, {**params, "limit": limit, "offset": offset})
             data = self._unwrap(body, path) if enveloped else body

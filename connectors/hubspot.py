@@ -466,6 +466,17 @@ class HubSpotSink:
                     error_code="NO_RESULT")
 
     # ----------------------------------------------------------- engagements
+    def activity(self, conversation: Mapping[str, Any], contact_id: str | None) -> dict[str, Any]:
+        """What HubSpot would receive for a conversation (the engine hashes it for diffing)."""
+        return {"object": mapping.activity_object(conversation), "contact_id": contact_id,
+                "properties": mapping.activity_properties(conversation)}
+
+    @staticmethod
+    def activity_input(conversation: Mapping[str, Any], contact_id: str | None,
+                       crm_id: str | None) -> dict[str, Any]:
+        """One input of `upsert_activities`: the conversation, its contact's id, its engagement's id if known."""
+        return {**conversation, "contact_id": contact_id, "crm_id": crm_id}
+
     def upsert_activities(self, conversations: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
         """Create or update one engagement per conversation; one outcome per activity key.
 

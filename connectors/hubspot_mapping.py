@@ -16,6 +16,9 @@ Contact property mapping (person dict -> HubSpot contact property):
 | person_key             | agent_sync_person_key   | only for persons without email: their upsert key (unique property) |
 | source_ids             | agent_sync_sources      | "source:id" pairs, sorted, ";"-separated |
 | tags                   | agent_sync_tags         | sorted, unique, ";"-separated |
+| last_seen_at           | agent_sync_last_conversation_at | datetime: the person's latest conversation activity |
+| conversation_count     | agent_sync_conversation_count   | number: conversations synced for the person (left out at 0) |
+| channels               | agent_sync_channels     | channels used, sorted, ";"-separated |
 
 Empty values are left out, so an upsert never blanks a value someone typed
 in HubSpot. Every value is a string and the dict is built in one fixed
@@ -33,6 +36,8 @@ import html
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from schemas.conversation import transcript_lines
+
 GROUP_NAME = "agent_sync"
 GROUP_LABEL = "AI agent sync"
 PERSON_KEY_PROPERTY = "agent_sync_person_key"
@@ -46,8 +51,14 @@ MAX_VALUE_LENGTH = 65_536
 TRUNCATION_MARK = " [truncated]"
 
 
-def _definition(name: str, label: str, field_type: str, description: str, unique: bool = False) -> dict[str, Any]:
-    return {"name": name, "label": label, "type": "string", "field_type": field_type,
+LAST_CONVERSATION_PROPERTY = "agent_sync_last_conversation_at"
+CONVERSATION_COUNT_PROPERTY = "agent_sync_conversation_count"
+CHANNELS_PROPERTY = "agent_sync_channels"
+
+
+def _definition(name: str, label: str, field_type: str, description: str, unique: bool = False,
+                kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "label": label, "type": kind, "field_type": field_type,
             "group_name": GROUP_NAME, "has_unique_value": unique, "description": description}
 
 
@@ -60,6 +71,13 @@ CUSTOM_PROPERTIES: tuple[dict[str, Any], ...] = (
                 "The chat-agent platform records merged into this contact, as source:id pairs."),
     _definition(TAGS_PROPERTY, "Agent sync tags", "textarea",
                 "Tags the chat-agent platforms gave this person."),
+    _definition(LAST_CONVERSATION_PROPERTY, "Agent sync last conversation", "date",
+                "When this person last talked to an AI agent (latest message of their latest conversation).",
+                kind="datetime"),
+    _definition(CONVERSATION_COUNT_PROPERTY, "Agent sync conversations", "number",
+                "How many AI agent conversations of this person were synced.", kind="number"),
+    _definition(CHANNELS_PROPERTY, "Agent sync channels", "textarea",
+                "The channels this person used with the AI agents (sms, email, whatsapp, webchat, ...)."),
 )
 # What prepare_activities() makes sure exists on notes and communications.
 ACTIVITY_PROPERTIES: tuple[dict[str, Any], ...] = (
@@ -114,8 +132,21 @@ def properties(person: Mapping[str, Any]) -> dict[str, str]:
         (PERSON_KEY_PROPERTY, None if email else _text(person.get("person_key"))),
         (SOURCES_PROPERTY, ";".join(sources) or None),
         (TAGS_PROPERTY, ";".join(t.replace(";", ",") for t in tags) or None),
+        (LAST_CONVERSATION_PROPERTY, hubspot_datetime(person.get("last_seen_at"))),
+        (CONVERSATION_COUNT_PROPERTY, str(person["conversation_count"]) if person.get("conversation_count") else None),
+        (CHANNELS_PROPERTY, ";".join(sorted({str(c) for c in person.get("channels") or [] if c})) or None),
     ]
     return {name: _cut(value) for name, value in values if value}
+
+
+def hubspot_datetime(value: Any) -> str | None:
+    """An ISO-8601 time (or datetime) as HubSpot's datetime value: UTC, milliseconds, 'Z'."""
+    if not value:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def upsert_key(person: Mapping[str, Any], props: Mapping[str, str]) -> tuple[str, str]:
@@ -145,23 +176,8 @@ def _timestamp(conversation: Mapping[str, Any]) -> str | None:
     for value in (conversation.get("started_at"), conversation.get("last_message_at"),
                   messages[0].get("sent_at") if messages else None):
         if value:
-            moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            return hubspot_datetime(value)
     return None
-
-
-def _transcript(conversation: Mapping[str, Any]) -> list[str]:
-    header = " · ".join(str(v) for v in (conversation.get("source"), conversation.get("channel"),
-                                         conversation.get("status")) if v)
-    lines = [f"AI agent conversation ({header})" if header else "AI agent conversation"]
-    if conversation.get("subject"):
-        lines.append(f"Subject: {conversation['subject']}")
-    for message in conversation.get("messages") or []:
-        when = str(message.get("sent_at") or "")[:16].replace("T", " ")
-        lines.append(f"{when} {message.get('role') or 'unknown'}: {message.get('content') or ''}".strip())
-    return lines
 
 
 def activity_properties(conversation: Mapping[str, Any]) -> dict[str, str]:
@@ -169,7 +185,7 @@ def activity_properties(conversation: Mapping[str, Any]) -> dict[str, str]:
     timestamp = _timestamp(conversation)
     if timestamp is None:
         raise ValueError("conversation has no started_at, last_message_at or message time")
-    lines = _transcript(conversation)
+    lines = transcript_lines(conversation)
     key = activity_key(conversation)
     if activity_object(conversation) == "communications":
         return {

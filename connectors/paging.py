@@ -26,6 +26,23 @@ The decision (`_decide`) is the paginator in the Meltano/dlt sense: given a
 page, the next offset or stop. The driver (`pages`) fetches up to
 `concurrency` pages ahead on a thread pool, ramping up 1, 2, 4... so a short
 list costs one request, and consumes them strictly in offset order.
+
+Resumable listings (historical loads). Given a `ListingCheckpoint`, the
+pager saves a `ResumePoint` each time the consumer comes back for the next
+page (so the page before is kept): the offset up to which every record has
+been yielded, and the ids of the page that ends there. A new pager on the
+same checkpoint starts at that offset minus the overlap, with those ids as
+its frontier page: the first page must share ids with it, the same shift
+check as between two pages of one run. When it shares none, records were
+inserted or deleted before the checkpoint between the runs, and the pager
+looks for that page a stride further forward, then back, and so on (up to
+`max_resume_search` pages): a page holding one of its ids pins the
+position, and paging goes on from there; nothing after the checkpoint's
+page can lie before it. Not found (the list moved further, or those records
+were deleted): the listing is read again from offset 0, slower, never short.
+
+`estimate_size` probes a listing's length with `limit=1` requests (the APIs
+give no totals); `estimate=True` runs it before the first page.
 """
 
 from __future__ import annotations
@@ -34,9 +51,9 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Hashable, Iterator, Literal, Mapping
+from typing import Any, Callable, Hashable, Iterator, Literal, Mapping, Protocol
 
-from connectors.errors import PaginationLoop, PayloadError
+from connectors.errors import PaginationLoop, PayloadError, RequestError
 
 Fetch = Callable[[int, int], list]
 
@@ -45,6 +62,12 @@ DEFAULT_MAX_RECOVERIES = 10
 # Pages in a row that bring nothing new before we call it a loop. Only a
 # broken server or a burst of thousands of inserts mid-listing gets here.
 DEFAULT_MAX_STALE_PAGES = 100
+# Pages a resumed pager reads looking for its checkpoint's page before it
+# reads the listing from the start: finds shifts of up to ~20 strides either way.
+DEFAULT_MAX_RESUME_SEARCH = 41
+# Size probes: stop bisecting when the bracket is within this share of the size.
+DEFAULT_PROBE_PRECISION = 0.01
+MAX_PROBE_REQUESTS = 80  # 2*log2 of 2**40 records; a server that never ends a list gets no estimate
 
 
 @dataclass
@@ -62,13 +85,146 @@ class PagerStats:
     offset_honoured: bool | None = None  # None: never needed a second page
     complete: bool = False
     truncated: str | None = None
+    start_offset: int = 0  # where the first page was asked for
+    resumed_from: int | None = None  # the checkpoint's offset, when resuming
+    resume_restarted: bool = False  # the checkpoint's page was not found near it: read from offset 0
+    estimated_total: int | None = None  # records in the listing, by `estimate_size` (estimate=True)
+    probe_requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a listing stands: every record before `offset` has been yielded and kept.
+
+    `anchor`: the ids of the page that ends at `offset`, the frontier page a
+    resumed pager checks its first page against. `records`: records yielded
+    since the listing first started, over every run.
+    """
+
+    offset: int
+    anchor: tuple[Hashable, ...]
+    records: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"offset": self.offset, "anchor": list(self.anchor), "records": self.records}
+
+    @classmethod
+    def from_json(cls, value: Any) -> "ResumePoint | None":
+        """The point kept by `as_json`; None for anything else (an unreadable checkpoint starts over)."""
+        if not isinstance(value, Mapping):
+            return None
+        offset, anchor, records = value.get("offset"), value.get("anchor"), value.get("records", 0)
+        if not isinstance(offset, int) or offset < 0 or not isinstance(anchor, list) or not isinstance(records, int):
+            return None
+        return cls(offset, tuple(a if isinstance(a, Hashable) else repr(a) for a in anchor), records)
+
+
+class ListingCheckpoint(Protocol):
+    """Where a pager keeps its position between runs (pipelines.steps.checkpoint: the state store)."""
+
+    def load(self) -> ResumePoint | None:
+        """The point to resume from, or None to start at offset 0."""
+
+    def begin(self, stats: PagerStats) -> None:
+        """Paging starts: `stats.start_offset`, `resumed_from` and `estimated_total` are known."""
+
+    def save(self, point: ResumePoint) -> None:
+        """Every record before `point.offset` has been kept by the consumer."""
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    total: int | None  # None: unknown (the server seems to ignore `offset`, or never ends the list)
+    requests: int
+    low: int  # the listing holds at least `low` and at most `high` records (`high` None: unbounded)
+    high: int | None
+
+
+class _OffsetIgnored(Exception):
+    pass
+
+
+def estimate_size(
+    fetch: Fetch,
+    *,
+    start: int = 0,
+    precision: float = DEFAULT_PROBE_PRECISION,
+    id_key: str = "id",
+    max_requests: int = MAX_PROBE_REQUESTS,
+) -> SizeEstimate:
+    """How many records an offset listing holds, probed with `limit=1` requests.
+
+    Asks offsets start, start+1, start+2, start+4, ... until one is empty,
+    then bisects between the last offset that held a record and the first
+    that did not, until that bracket is within `precision` of the size:
+    about 2*log2(N) requests with precision 0 (exact), fewer at 1 %. `start`
+    is where the listing is known to reach (a resume offset); an empty
+    `start` bisects below it. The same id at two offsets means the server
+    ignores `offset`: no estimate. The list may change while probing: the
+    answer is an estimate.
+    """
+    requests = 0
+    offsets_of: dict[Hashable, int] = {}
+
+    def holds(offset: int) -> bool:
+        nonlocal requests
+        requests += 1
+        page = fetch(offset, 1)
+        if not isinstance(page, list):
+            raise PayloadError("source", f"size probe at offset {offset}: {type(page).__name__}, not a list")
+        if not page:
+            return False
+        rid = page[0].get(id_key) if isinstance(page[0], Mapping) else None
+        if rid is not None and isinstance(rid, Hashable) and offsets_of.setdefault(rid, offset) != offset:
+            raise _OffsetIgnored
+        return True
+
+    low, high = -1, None  # low: an offset known to hold a record; high: one known empty
+    try:
+        start = max(0, start)
+        if holds(start):
+            low = start
+        else:
+            high = start
+        step = 1
+        while high is None:
+            if requests >= max_requests:
+                return SizeEstimate(None, requests, low + 1, None)
+            if holds(low + step):
+                low += step
+                step *= 2
+            else:
+                high = low + step
+        while high - low > 1 and high - low > precision * high and requests < max_requests:
+            middle = (low + high) // 2
+            if holds(middle):
+                low = middle
+            else:
+                high = middle
+    except _OffsetIgnored:
+        return SizeEstimate(None, requests, 0, None)
+    # At least low+1 records, at most high: the middle of the bracket.
+    return SizeEstimate((low + 1 + high) // 2, requests, low + 1, high)
+
+
 _CONTINUE = object()  # fetch the next offset in order
 _STOP = object()  # the listing is done
+
+
+class _Ready:
+    """A future already done: a page fetched before paging began (the resume search)."""
+
+    def __init__(self, page: list) -> None:
+        self._page = page
+
+    def result(self) -> list:
+        return self._page
+
+    def cancel(self) -> bool:
+        return True
 
 
 class _Deferred:
@@ -85,7 +241,12 @@ class _Deferred:
 
 
 class OffsetPager:
-    """Yields de-duplicated pages of one listing, streaming, in offset order."""
+    """Yields de-duplicated pages of one listing, streaming, in offset order.
+
+    Iterate it (it is its own iterator) or call `pages()`, once. `key` names
+    the listing for checkpoints: the stream, plus the sub-listing when a
+    stream is listed in parts (`conversations?channel=sms`).
+    """
 
     def __init__(
         self,
@@ -99,9 +260,13 @@ class OffsetPager:
         max_recoveries: int = DEFAULT_MAX_RECOVERIES,
         max_stale_pages: int = DEFAULT_MAX_STALE_PAGES,
         max_pages: int | None = None,
+        max_resume_search: int = DEFAULT_MAX_RESUME_SEARCH,
         on_loop: Literal["raise", "stop"] = "raise",
         service: str = "source",
         stream: str = "records",
+        key: str | None = None,
+        checkpoint: ListingCheckpoint | None = None,
+        estimate: bool = False,
     ) -> None:
         if page_size < 1 or max_page_size < 1:
             raise ValueError("page_size and max_page_size must be >= 1")
@@ -121,14 +286,24 @@ class OffsetPager:
         self.max_recoveries = max_recoveries
         self.max_stale_pages = max_stale_pages
         self.max_pages = max_pages
+        self.max_resume_search = max_resume_search
         self.on_loop = on_loop
         self.service = service
         self.stream = stream
+        self.key = key or stream
+        self.checkpoint = checkpoint
+        self.estimate = estimate
         self.stats = PagerStats()
         self._fetch = fetch
         self._count_lock = threading.Lock()
         self._started = False
+        self._pages: Iterator[list[dict]] | None = None
         self._submitted = 0
+        # Resuming: the last accepted page as (end offset, its ids), and the last one saved.
+        self._position: tuple[int, tuple[Hashable, ...]] | None = None
+        self._saved: tuple[int, tuple[Hashable, ...]] | None = None
+        self._records_before = 0  # yielded by earlier runs of this listing
+        self._resumed_anchor: frozenset[Hashable] = frozenset()  # the checkpoint's page
         # Every id yielded so far. A set of a few million short string ids is
         # a few hundred MB at most; fine for one listing at a time. Beyond
         # that, page by a narrower filter (date range, agent) instead.
@@ -146,6 +321,26 @@ class OffsetPager:
     def __repr__(self) -> str:
         return f"OffsetPager(service={self.service!r}, stream={self.stream!r}, limit={self.limit}, overlap={self.overlap})"
 
+    def __iter__(self) -> "OffsetPager":
+        return self
+
+    def __next__(self) -> list[dict]:
+        if self._pages is None:
+            self._pages = self.pages()
+        return next(self._pages)
+
+    def close(self) -> None:
+        """Stop early: cancels prefetched requests (as leaving a `for` loop over it does)."""
+        if self._pages is not None:
+            self._pages.close()  # type: ignore[attr-defined]
+
+    def track(self, checkpoint: ListingCheckpoint | None, *, estimate: bool = False) -> "OffsetPager":
+        """Resume from and save to `checkpoint`; `estimate`: probe the size first. Before paging only."""
+        if self._started:
+            raise RuntimeError("track() a pager before it starts paging")
+        self.checkpoint, self.estimate = checkpoint, estimate
+        return self
+
     # -- driver -------------------------------------------------------------
 
     def pages(self) -> Iterator[list[dict]]:
@@ -153,22 +348,35 @@ class OffsetPager:
         if self._started:
             raise RuntimeError("an OffsetPager pages once; make a new one")
         self._started = True
+        first = self._resume()
+        if self.estimate:
+            self._estimate(first)
+        located = self._locate(first) if self.stats.resumed_from else None
+        if located is not None:
+            first = self.stats.start_offset = located[0]
+        elif self.stats.resumed_from:
+            first = self._restart()
+        if self.checkpoint is not None:
+            self.checkpoint.begin(self.stats)
         pool = (
             ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"pager-{self.service}")
             if self.concurrency > 1
             else None
         )
         try:
-            start: int | None = 0
+            start: int | None = first
+            prefetched = located[1] if located is not None else None
             while start is not None:
-                run = self._run(pool, start)
-                start = None
+                run = self._run(pool, start, prefetched)
+                start, prefetched = None, None
                 try:
                     for offset, page in run:
                         fresh, decision = self._decide(offset, page)
                         if fresh:
                             self.stats.records_yielded += len(fresh)
                             yield fresh
+                        # The consumer asked for more, so it has kept `fresh`.
+                        self._save()
                         if decision is _CONTINUE:
                             continue
                         if decision is _STOP:
@@ -185,11 +393,17 @@ class OffsetPager:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, pool: ThreadPoolExecutor | None, start: int) -> Iterator[tuple[int, list]]:
-        """Pages at start, start+stride, ... in order, up to `concurrency` in flight."""
+    def _run(
+        self, pool: ThreadPoolExecutor | None, start: int, prefetched: list | None = None
+    ) -> Iterator[tuple[int, list]]:
+        """Pages at start, start+stride, ... in order, up to `concurrency` in flight
+        (the page at `start` given when it was `prefetched`)."""
         pending: deque[tuple[int, Any]] = deque()
         next_offset = start
         window = 1
+        if prefetched is not None:
+            pending.append((start, _Ready(prefetched)))
+            next_offset += self.stride
         try:
             while True:
                 while len(pending) < window and (self.max_pages is None or self._submitted < self.max_pages):
@@ -213,6 +427,77 @@ class OffsetPager:
         with self._count_lock:
             self.stats.pages_fetched += 1
         return page
+
+    # -- resuming and estimating --------------------------------------------
+
+    def _resume(self) -> int:
+        """The first offset to ask for: 0, or the checkpoint's offset minus the overlap,
+        with the checkpoint's page as the frontier the first page must overlap."""
+        point = self.checkpoint.load() if self.checkpoint is not None else None
+        if point is None or point.offset <= 0 or not point.anchor:
+            return 0
+        anchor = tuple(point.anchor)
+        self.stats.resumed_from = point.offset
+        self._records_before = point.records
+        self._seen.update(anchor)
+        self._resumed_anchor = frozenset(anchor)
+        self._advance(anchor)
+        self._position = self._saved = (point.offset, anchor)
+        self.stats.start_offset = max(0, point.offset - self.overlap)
+        return self.stats.start_offset
+
+    def _locate(self, start: int) -> tuple[int, list] | None:
+        """The page at `start`, or the nearest a stride further forward or back (alternately)
+        that holds an id of the checkpoint's page; None when none does within the search."""
+        forward = back = start
+        page = self._fetch_one(start)
+        if self._holds_anchor(start, page):
+            return start, page
+        searched, ahead, behind = 1, len(page) >= self.limit, start > 0
+        while (ahead or behind) and searched < self.max_resume_search:
+            if ahead:
+                forward += self.stride
+                page = self._fetch_one(forward)
+                searched += 1
+                if self._holds_anchor(forward, page):
+                    return forward, page
+                ahead = len(page) >= self.limit  # a short page ends the list
+            if behind and searched < self.max_resume_search:
+                back = max(0, back - self.stride)
+                page = self._fetch_one(back)
+                searched += 1
+                if self._holds_anchor(back, page):
+                    return back, page
+                behind = back > 0
+        return None
+
+    def _holds_anchor(self, offset: int, page: Any) -> bool:
+        return not self._resumed_anchor.isdisjoint(self._ids(offset, page))
+
+    def _restart(self) -> int:
+        """The checkpoint's page is nowhere near it: page the listing from offset 0, as if new."""
+        self.stats.resume_restarted = True
+        self.stats.start_offset = 0
+        self._records_before = 0
+        self._seen.clear()
+        self._anchor, self._anchor_tail = None, ()
+        self._position = self._saved = None
+        return 0
+
+    def _estimate(self, start: int) -> None:
+        try:
+            estimate = estimate_size(self._fetch, start=start, id_key=self.id_key)
+        except (PayloadError, RequestError):
+            return  # no estimate; the listing itself reports what is wrong
+        self.stats.estimated_total = estimate.total
+        self.stats.probe_requests = estimate.requests
+
+    def _save(self) -> None:
+        if self.checkpoint is None or self._position is None or self._position == self._saved:
+            return
+        offset, ids = self._position
+        self.checkpoint.save(ResumePoint(offset, ids, self._records_before + self.stats.records_yielded))
+        self._saved = self._position
 
     # -- decision -----------------------------------------------------------
 
@@ -269,6 +554,8 @@ class OffsetPager:
         self._seeking = False
         if offset == 0 and self._first is None:
             self._first = ids
+        if ids:
+            self._position = (offset + len(page), ids)
         if offset > 0 and any(self._id(r) is not None for r in fresh):
             self.stats.offset_honoured = True
         # Pages that bring nothing new, outside the catch-up after a recovery.

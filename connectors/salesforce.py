@@ -56,7 +56,7 @@ import io
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import requests
@@ -85,9 +85,11 @@ from connectors.retry import is_tls_verification_error, retry_delay
 from connectors.salesforce_mapping import (
     DEFAULT_EXTERNAL_ID_FIELD,
     DEFAULT_TASK_EXTERNAL_ID_FIELD,
+    ROLLUP_FIELDS,
     SUPPORTED_OBJECTS,
     TASK_FIELDS,
     FieldMapping,
+    conversation_task,
     external_id_problem,
     task_properties,
 )
@@ -442,6 +444,7 @@ class SalesforceSink:
         self.min_api_remaining = min_api_remaining
         self.dry_run = dry_run
         self._prepared = False
+        self._describes: dict[str, dict[str, Any]] = {}
         self._on_batch: Callable[[list[SyncOutcome]], None] | None = None
         self._emitted = 0
 
@@ -475,9 +478,17 @@ class SalesforceSink:
 
     # ------------------------------------------------------------- prepare
     def prepare(self) -> None:
-        """Describe the object(s) and fail with ONE ConfigError naming every field to fix. Writes nothing."""
+        """Describe the object(s) and fail with ONE ConfigError naming every field to fix. Writes nothing.
+
+        The optional roll-up fields (salesforce_mapping.ROLLUP_FIELDS) the
+        object has are written from now on; the missing ones are not asked for.
+        """
         problems = self._field_problems(self.object_name, self.mapping.fields_needed(), self.external_id_field,
                                         "Agent Contact Id")
+        fields = self._describe(self.object_name)
+        present = tuple(name for name in ROLLUP_FIELDS.values()
+                        if fields.get(name, {}).get("createable") and fields.get(name, {}).get("updateable"))
+        self.mapping = replace(self.mapping, rollup_fields=present)
         if self.activities:
             problems += self._field_problems("Task", TASK_FIELDS + (self.task_external_id_field,),
                                              self.task_external_id_field, "Agent Conversation Id")
@@ -488,11 +499,18 @@ class SalesforceSink:
                 + "\n  - ".join(problems),
             )
         self._prepared = True
-        log.info("salesforce: %s ready, upsert key %s", self.object_name, self.external_id_field)
+        log.info("salesforce: %s ready, upsert key %s, conversation roll-up fields: %s", self.object_name,
+                 self.external_id_field, ", ".join(present) or "none")
+
+    def _describe(self, obj: str) -> dict[str, Any]:
+        """The object's fields by name (one describe call per object and sink)."""
+        if obj not in self._describes:
+            describe = self._call(f"describe {obj}", lambda: getattr(self.sf, obj).describe())
+            self._describes[obj] = {f.get("name"): f for f in (describe or {}).get("fields", [])}
+        return self._describes[obj]
 
     def _field_problems(self, obj: str, needed: Sequence[str], key_field: str, label: str) -> list[str]:
-        describe = self._call(f"describe {obj}", lambda: getattr(self.sf, obj).describe())
-        fields = {f.get("name"): f for f in (describe or {}).get("fields", [])}
+        fields = self._describe(obj)
         where = f"Setup → Object Manager → {obj} → Fields & Relationships"
         problems = []
         for name in needed:
@@ -643,6 +661,17 @@ class SalesforceSink:
         return found
 
     # ---------------------------------------------------------- activities
+    @staticmethod
+    def activity(conversation: Mapping[str, Any], contact_id: str | None) -> dict[str, Any]:
+        """The Task for a conversation, linked to the Lead/Contact `contact_id` (hashed for diffing)."""
+        return conversation_task(conversation, who_id=contact_id)
+
+    @staticmethod
+    def activity_input(conversation: Mapping[str, Any], contact_id: str | None,
+                       crm_id: str | None) -> dict[str, Any]:
+        """One input of `upsert_activities` (the Task is keyed by its external id, not by `crm_id`)."""
+        return conversation_task(conversation, who_id=contact_id)
+
     def upsert_activities(self, activities: Sequence[Mapping[str, Any]]) -> list[SyncOutcome]:
         """Upsert one Task per conversation, keyed by `task_external_id_field` (reruns never duplicate).
 

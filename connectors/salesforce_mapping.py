@@ -22,13 +22,30 @@ source lacks them: Lead `LastName` and `Company`, Contact `LastName`, each
 placeholder is the last resort. Empty values are left out of the payload, so
 an upsert never blanks a field a sales rep filled in. Strings longer than
 the standard field lengths are cut to fit.
+
+Optional conversation roll-ups (never required: written only when the
+org's describe shows the field, createable and updateable; add them in
+Setup -> Object Manager -> Lead/Contact -> Fields & Relationships -> New):
+
+| person             | field (ROLLUP_FIELDS)           | type |
+|--------------------|---------------------------------|------|
+| last_seen_at       | Agent_Last_Conversation_At__c   | Date/Time |
+| conversation_count | Agent_Conversation_Count__c     | Number(18, 0) (left out at 0) |
+| channels           | Agent_Channels__c               | Text(255), ";"-separated |
+
+A conversation becomes a Task (`conversation_task`): WhoId = the person's
+Lead/Contact id, Subject, Description = the transcript, ActivityDate = the
+day it started, Status Completed, keyed by the Task external id field
+(default Agent_Conversation_Id__c = "source:conversation id").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Mapping
+
+from schemas.conversation import transcript_lines
 
 SUPPORTED_OBJECTS = ("Lead", "Contact")
 DEFAULT_EXTERNAL_ID_FIELD = "Agent_Contact_Id__c"
@@ -47,6 +64,12 @@ STANDARD_FIELDS: Mapping[str, tuple[str, ...]] = {
     "Contact": ("FirstName", "LastName", "Email", "Phone"),
 }
 TASK_FIELDS = ("WhoId", "Subject", "Description", "ActivityDate", "Status")
+# person field -> optional Lead/Contact field holding its conversation roll-up.
+ROLLUP_FIELDS: Mapping[str, str] = {
+    "last_seen_at": "Agent_Last_Conversation_At__c",
+    "conversation_count": "Agent_Conversation_Count__c",
+    "channels": "Agent_Channels__c",
+}
 # Standard field lengths (identical in every org); custom Text fields are 255.
 MAX_LENGTH = {"FirstName": 40, "LastName": 80, "Company": 255, "Subject": 255, "Description": 32000}
 EXTERNAL_ID_MAX_LENGTH = 255
@@ -100,6 +123,8 @@ class FieldMapping:
     external_id_field: str = DEFAULT_EXTERNAL_ID_FIELD
     placeholders: Mapping[str, str] = field(default_factory=dict)
     sources_field: str | None = None
+    # The ROLLUP_FIELDS the org has (the sink finds them in the describe).
+    rollup_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_PLACEHOLDERS.get(self.object_name, {}))
@@ -131,6 +156,9 @@ class FieldMapping:
         if self.sources_field:
             sources = sorted((person.get("source_ids") or {}).keys())
             values[self.sources_field] = _fit(";".join(sources), 255) if sources else None
+        for key, name in ROLLUP_FIELDS.items():
+            if name in self.rollup_fields:
+                values[name] = _rollup_value(key, person.get(key))
         out = {
             name: (_fit(value, MAX_LENGTH[name]) if name in MAX_LENGTH and isinstance(value, str) else value)
             for name, value in values.items()
@@ -138,6 +166,45 @@ class FieldMapping:
         }
         out[self.external_id_field] = person["person_key"]
         return out
+
+
+def _rollup_value(key: str, value: Any) -> Any:
+    if key == "last_seen_at":
+        return salesforce_datetime(value)
+    if key == "conversation_count":
+        return int(value) if value else None
+    channels = sorted({str(c) for c in value or [] if c})
+    return _fit(";".join(channels), 255) if channels else None
+
+
+def salesforce_datetime(value: Any) -> str | None:
+    """An ISO-8601 time as a Salesforce dateTime: UTC, milliseconds, 'Z'."""
+    if not value:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def conversation_key(conversation: Mapping[str, Any]) -> str:
+    """The Task's external id value: "source:conversation id"."""
+    return f"{conversation['source']}:{conversation['source_id']}"
+
+
+def conversation_task(conversation: Mapping[str, Any], *, who_id: str | None = None,
+                      person_key: str | None = None) -> dict[str, Any]:
+    """The activity (see `task_properties`) for one canonical conversation."""
+    channel = conversation.get("channel") or "chat"
+    return {
+        "conversation_key": conversation_key(conversation),
+        "who_id": who_id,
+        "person_key": person_key,
+        "subject": _text(conversation.get("subject")) or f"AI agent conversation ({channel})",
+        "description": "\n".join(transcript_lines(conversation)),
+        "activity_date": conversation.get("started_at") or conversation.get("last_message_at"),
+        "status": "Completed",
+    }
 
 
 def task_properties(

@@ -11,6 +11,7 @@ from pipelines.assets.report import sync_report
 from pipelines.assets.sources import source_assets
 from pipelines.historical import historical_load
 from pipelines.jobs import daily_sync, daily_sync_schedule
+from pipelines.renormalize import renormalize
 from pipelines.resources import build_resources
 
 
@@ -18,7 +19,7 @@ def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
     """Everything Dagster loads, with resources for the given environment."""
     return dg.Definitions(
         assets=[*source_assets, persons, *target_assets, sync_report],
-        jobs=[daily_sync, historical_load],
+        jobs=[daily_sync, historical_load, renormalize],
         schedules=[daily_sync_schedule],
         resources=build_resources(env),
     )

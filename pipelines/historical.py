@@ -8,6 +8,15 @@ per CRM, then `load_report`. A source that fails is recorded and reported
 (the others still load, merge and push); `load_report` then fails the run
 naming it. Every write is an idempotent upsert, so a load that is killed and
 started again sends nothing twice that had succeeded.
+
+Resumable: each offset listing keeps a checkpoint (`historical:<source>:<listing>`
+in the store) as its pages are landed, and a load started after a kill
+continues each listing from there instead of from offset 0. Before paging, a
+listing's size is estimated with a few `limit=1` probes; progress (records
+landed, rate, estimated total, time remaining) is logged every 10 s and the
+estimate is in each load op's metadata. When the whole load succeeds its
+checkpoints are cleared, so the next `historical_load` starts over
+(pipelines/steps/checkpoint.py).
 """
 
 
@@ -17,6 +26,7 @@ from pipelines.assets.crm import TARGETS, sync_target, target_step
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
 from pipelines.sources import SOURCES, Source
+from pipelines.steps.checkpoint import HistoricalCheckpoints, clear_checkpoints
 from pipelines.steps.normalize import normalize_pending
 from pipelines.steps.persons import rebuild_persons
 from pipelines.steps.read import read_source
@@ -32,10 +42,15 @@ def load_op(source: Source) -> dg.OpDefinition:
     )
     def _load(context: dg.OpExecutionContext) -> None:
         store = context.resources.state.store()
+        checkpoints = HistoricalCheckpoints(store, source.name, label=source.label, log=context.log, run_id=context.run_id)
         outcome = read_source(
-            source, getattr(context.resources, source.name), store, run_id=context.run_id, log=context.log
+            source, getattr(context.resources, source.name), store, run_id=context.run_id, log=context.log,
+            checkpoints=checkpoints,
         )
-        record(context, store, source.read_asset, outcome.as_metadata(), status=outcome.status)
+        checkpoints.log_done()
+        read = {**outcome.as_metadata(), **checkpoints.metadata()}
+        record(context, store, source.read_asset, read, status=outcome.status)
+        context.add_output_metadata(read)
         if source.contact_stream:
             normalized = normalize_pending(
                 store, source.name, source.contact_stream,
@@ -71,11 +86,15 @@ def push_op(target: str) -> dg.OpDefinition:
 
 @dg.op(ins={"pushed": dg.In(dg.Nothing)})
 def load_report(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
-    """Log the load's summary; fail naming every source that failed."""
-    summary = summarize(state.store(), context.run_id)
+    """Log the load's summary; fail naming every source that failed, else clear the load's checkpoints."""
+    store = state.store()
+    summary = summarize(store, context.run_id)
     context.log.info("historical_load summary:\n" + "\n".join(summary.text()))
     if summary.failures:
+        context.log.info("checkpoints kept: the next historical_load resumes each listing where this one stopped")
         raise dg.Failure(description=summary.failure_message())
+    cleared = clear_checkpoints(store)
+    context.log.info(f"historical_load complete: {cleared} checkpoint(s) cleared; the next one starts over")
 
 
 load_ops = [load_op(source) for source in SOURCES]

@@ -36,6 +36,23 @@ def record(
     store.record_run(context.run_id, job or context.job_name, step, partition_label(context), status, stats)
 
 
+def record_days(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    store: StateStore,
+    step: str,
+    days: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Keep a step's figures per day of its partition range: in the store (`run_days`)
+    and, for an asset, as one observation per day partition in the Dagster UI."""
+    store.record_days(context.run_id, step, days)
+    if not isinstance(context, dg.AssetExecutionContext):
+        return
+    partitions = set(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else set()
+    for day, stats in days.items():
+        if day in partitions:
+            context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=day, metadata=dict(stats)))
+
+
 def md_table(rows: list[Mapping[str, Any]], columns: list[str], *, width: int = 80) -> dg.MetadataValue:
     """A small markdown preview table for the Dagster UI (cells cut at `width`)."""
     if not rows:

@@ -29,6 +29,7 @@ from connectors.clairo import ClairoSource
 from connectors.errors import ConfigError
 from connectors.hubspot import HubSpotSink
 from connectors.salesforce import SalesforceSettings, SalesforceSink
+from pipelines.partitions import DEFAULT_LOOKBACK_DAYS
 from pipelines.state import StateStore, default_database_url
 
 TRUE = {"1", "true", "yes", "on"}
@@ -50,10 +51,13 @@ class StateStoreResource(dg.ConfigurableResource):
 
 
 class SyncSettings(dg.ConfigurableResource):
-    """Run-wide switches: dry run and the region for phone numbers without a country code."""
+    """Run-wide switches: dry run, the region for phone numbers without a country code, and
+    how many days before a run's first day conversation listings are read
+    (SYNC_CONVERSATION_LOOKBACK_DAYS, default 7: see pipelines/sources.py)."""
 
     dry_run: bool = False
     default_region: str = "US"
+    conversation_lookback_days: int = DEFAULT_LOOKBACK_DAYS
 
 
 class AgentClaraResource(dg.ConfigurableResource):
@@ -132,7 +136,8 @@ class HubSpotResource(dg.ConfigurableResource):
     def enabled(self) -> bool:
         return bool(self.access_token)
 
-    def sink(self, *, dry_run: bool) -> HubSpotSink:
+    def sink(self, *, dry_run: bool, activities: bool = False) -> HubSpotSink:
+        """The sink (contacts and engagements alike: `activities` changes nothing here)."""
         assert self.access_token
         return HubSpotSink(self.access_token, self.base_url, per_10s=self.per_10s, dry_run=dry_run)
 
@@ -148,13 +153,15 @@ class SalesforceResource(dg.ConfigurableResource):
     domain: str = "login"
     object_name: str = "Lead"
     external_id_field: str = "Agent_Contact_Id__c"
+    task_external_id_field: str = "Agent_Conversation_Id__c"
     bulk_threshold: int = 2000
 
     @property
     def enabled(self) -> bool:
         return bool((self.instance_url and self.access_token) or (self.username and self.password))
 
-    def sink(self, *, dry_run: bool) -> SalesforceSink:
+    def sink(self, *, dry_run: bool, activities: bool = False) -> SalesforceSink:
+        """The sink; `activities=True` also checks the Task fields (for conversations)."""
         settings = SalesforceSettings(
             instance_url=self.instance_url,
             access_token=self.access_token,
@@ -168,6 +175,8 @@ class SalesforceResource(dg.ConfigurableResource):
             settings,
             external_id_field=self.external_id_field,
             bulk_threshold=self.bulk_threshold,
+            activities=activities,
+            task_external_id_field=self.task_external_id_field,
             dry_run=dry_run,
         )
 
@@ -183,6 +192,7 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, dg.Configu
         "settings": SyncSettings(
             dry_run=env.get("SYNC_DRY_RUN", "").strip().lower() in TRUE,
             default_region=env.get("SYNC_DEFAULT_REGION", "US"),
+            conversation_lookback_days=int(env.get("SYNC_CONVERSATION_LOOKBACK_DAYS") or DEFAULT_LOOKBACK_DAYS),
         ),
         "agentclara": AgentClaraResource(
             api_key=_secret(env, "AGENTCLARA_API_KEY"),
@@ -216,6 +226,7 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, dg.Configu
             domain=env.get("SALESFORCE_DOMAIN") or "login",
             object_name=env.get("SALESFORCE_OBJECT") or "Lead",
             external_id_field=env.get("SALESFORCE_EXTERNAL_ID_FIELD") or "Agent_Contact_Id__c",
+            task_external_id_field=env.get("SALESFORCE_TASK_EXTERNAL_ID_FIELD") or "Agent_Conversation_Id__c",
             bulk_threshold=int(env.get("SALESFORCE_BULK_THRESHOLD", "2000")),
         ),
     }

@@ -2,8 +2,9 @@
 from the store's run history.
 
 Every stage records its figures under its step name (`reporting.record`),
-the same names in `daily_sync` and `historical_load`: a source's read asset
-and `<source>_contacts`, `persons`, `<target>_contacts`. `summarize(store,
+the same names in `daily_sync` and `historical_load`: a source's read asset,
+`<source>_contacts` and `<source>_conversations`, `persons`,
+`<target>_contacts` and `<target>_activities`. `summarize(store,
 run_id)` turns those rows into lines a person reads: the `sync_report`
 asset shows them and fails the run on them, and `make demo` prints them.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pipelines.assets.crm import TARGETS, target_step
+from pipelines.assets.crm import TARGETS, activity_step, target_step
 from pipelines.reporting import md_table
 from pipelines.sources import SOURCES, Source
 from pipelines.state import StateStore
@@ -82,8 +83,23 @@ def summarize(store: StateStore, run_id: str) -> RunSummary:
                       _persons_figures(persons["stats"] or {}) if persons else []))
     for target in TARGETS:
         row = steps.get(target_step(target))
-        lines.append(_step_line("target", target, target_step(target), row, _target_figures))
+        line = _step_line("target", target, target_step(target), row, _target_figures)
+        lines.append(_with_activities(line, steps.get(activity_step(target))))
     return RunSummary(run_id, lines)
+
+
+def _with_activities(line: Line, row: Mapping[str, Any] | None) -> Line:
+    """The target's line with its activities (conversations) under the contacts."""
+    if row is None or line.status != "success":
+        return line
+    stats = row["stats"] or {}
+    if row["status"] == "failed":
+        error = stats.get("error")
+        return Line(line.kind, line.name, activity_step(line.name), "failed",
+                    [*line.figures, f"activities: {error}"], error=error)
+    if row["status"] == "skipped":
+        return line
+    return Line(line.kind, line.name, line.step, line.status, [*line.figures, _activity_figures(stats)])
 
 
 def _source_line(source: Source, steps: Mapping[str, Mapping[str, Any]]) -> Line:
@@ -103,6 +119,9 @@ def _source_line(source: Source, steps: Mapping[str, Mapping[str, Any]]) -> Line
     contacts = steps.get(source.contacts_asset) if source.contacts_asset else None
     if contacts:
         figures.append(_contacts_figures(contacts["stats"] or {}))
+    conversations = steps.get(source.conversations_asset) if source.conversations_asset else None
+    if conversations:
+        figures.append(_contacts_figures(conversations["stats"] or {}, "conversations"))
     incomplete = dict(stats.get("truncated") or {})
     if incomplete:
         figures.append("INCOMPLETE, may have missed records: "
@@ -132,16 +151,33 @@ def _read_figures(source: Source, stats: Mapping[str, Any]) -> str:
             f"429s {_n(stats.get('throttled', 0))})")
 
 
-def _contacts_figures(stats: Mapping[str, Any]) -> str:
+def _contacts_figures(stats: Mapping[str, Any], what: str = "contacts") -> str:
     reasons = stats.get("quarantine reasons") or {}
     why = " (" + ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) + ")" if reasons else ""
-    return f"contacts: {_n(stats.get('normalized', 0))} normalized, {_n(stats.get('quarantined', 0))} quarantined{why}"
+    return f"{what}: {_n(stats.get('normalized', 0))} normalized, {_n(stats.get('quarantined', 0))} quarantined{why}"
 
 
 def _persons_figures(stats: Mapping[str, Any]) -> list[str]:
-    return [f"{_n(stats.get('contact records merged', 0))} contacts merged into "
-            f"{_n(stats.get('persons after de-duplication', 0))} persons "
-            f"({_n(stats.get('persons changed', 0))} changed)"]
+    figures = [f"{_n(stats.get('contact records merged', 0))} contacts merged into "
+               f"{_n(stats.get('persons after de-duplication', 0))} persons "
+               f"({_n(stats.get('persons changed', 0))} changed)"]
+    if "conversations linked" in stats:
+        figures.append(f"conversations: {_n(stats['conversations linked'])} linked to their person, "
+                       f"{_n(stats.get('conversations unlinked (waiting for their person)', 0))} unlinked")
+    return figures
+
+
+def _activity_figures(stats: Mapping[str, Any]) -> str:
+    verb = "would be " if stats.get("dry run") else ""
+    waiting = []
+    if stats.get("unlinked (waiting for their person)"):
+        waiting.append(f"{_n(stats['unlinked (waiting for their person)'])} unlinked")
+    if stats.get("waiting for their contact in this CRM"):
+        waiting.append(f"{_n(stats['waiting for their contact in this CRM'])} waiting for their contact")
+    more = f" ({', '.join(waiting)})" if waiting else ""
+    return (f"activities {stats.get('days', '')}: {verb}created {_n(stats.get(f'{verb}created', 0))}, "
+            f"{verb}updated {_n(stats.get(f'{verb}updated', 0))}, unchanged {_n(stats.get('unchanged', 0))}, "
+            f"failed {_n(stats.get('failed', 0))}{more}")
 
 
 def _target_figures(stats: Mapping[str, Any]) -> list[str]:

@@ -167,6 +167,7 @@ class AgentClaraApp(SourceApp):
         self._next_conversation = INSERTED_BASE
         self._by_customer: dict[int, list[int]] | None = None
         self._list_counts = {"contacts": 0, "conversations": 0}
+        self._list_offsets: dict[str, list[int]] = {"contacts": [], "conversations": []}
         self._hooks: dict[tuple[str, int], list[Callable[[], object]]] = {}
 
         self.route("GET", "/contacts", self._list_contacts)
@@ -214,7 +215,7 @@ class AgentClaraApp(SourceApp):
         limit, offset = page_args(request.query, default_limit=25, max_limit=100)
         with self._lock:
             page = [self._render_contact(i) for i in self._contacts.page(offset, limit)]
-            self._after_list("contacts")
+            self._after_list("contacts", offset)
         return self._ok(page)
 
     def _get_contact(self, request: Request) -> Response:
@@ -304,7 +305,7 @@ class AgentClaraApp(SourceApp):
                     )
                     indices = list(itertools.islice(matching, offset, offset + limit))
             page = [self._conversation(j)[0] for j in indices]
-            self._after_list("conversations")
+            self._after_list("conversations", offset)
         return self._ok(page)
 
     def _get_conversation(self, request: Request) -> Response:
@@ -405,8 +406,14 @@ class AgentClaraApp(SourceApp):
         with self._lock:
             return self._list_counts[stream]
 
-    def _after_list(self, stream: str) -> None:
+    def list_offsets(self, stream: str = "contacts") -> list[int]:
+        """The `offset` of every list request of `stream` served so far, in order."""
+        with self._lock:
+            return list(self._list_offsets[stream])
+
+    def _after_list(self, stream: str, offset: int = 0) -> None:
         self._list_counts[stream] += 1
+        self._list_offsets[stream].append(offset)
         for fn in self._hooks.pop((stream, self._list_counts[stream]), []):
             fn()
 
@@ -577,6 +584,15 @@ class AgentClaraApp(SourceApp):
             }
             self._conversation_messages.setdefault(index, []).append(message)
             return dict(message)
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation as GET /conversations/{id} would return it (with messages), or None."""
+        with self._lock:
+            index = self._find_conversation(conversation_id)
+            if index is None:
+                return None
+            item, messages = self._conversation(index)
+        return {**item, "messages": messages}
 
     def conversation_ids(self) -> Iterator[str]:
         """Ids of conversations in list order (newest first), a snapshot."""

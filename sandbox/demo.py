@@ -52,7 +52,8 @@ def start_sandbox(stack: ExitStack, targets: set[str], contacts: int, latency_s:
 
     env = {
         "AGENTCLARA_API_KEY": AGENTCLARA_KEY,
-        "AGENTCLARA_BASE_URL": serve(AgentClaraApp(contacts=contacts)),
+        # One conversation per contact over 90 days: a daily run reads about 45 with their messages.
+        "AGENTCLARA_BASE_URL": serve(AgentClaraApp(contacts=contacts, conversations=contacts)),
         "CLAIRO_API_KEY": CLAIRO_KEY,
         # Clairo's routes live under /api/v1, as in production.
         "CLAIRO_BASE_URL": serve(ClairoApp()) + ClairoApp.BASE_PATH,

@@ -39,6 +39,9 @@ DEFAULT_TOKEN = "pat-sandbox-token"
 MAX_BATCH = 100
 ASSOCIATION_READ_LIMIT = 500
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_EPOCH_MS_RE = re.compile(r"^\d{10,13}$")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 OBJECT_TYPES = ("contacts", "notes", "communications")
 # HubSpot-defined association type ids (from -> to).
 ASSOCIATION_TYPES = {
@@ -501,6 +504,12 @@ class HubSpotApp(App):
             text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
             if name == "email" and text and not EMAIL_RE.match(text):
                 raise _invalid_property(name, f"Email address {text} is invalid", "INVALID_EMAIL")
+            kind = known[name]["type"]
+            if text and kind == "number" and not _NUMBER_RE.match(text):
+                raise _invalid_property(name, f"{text} was not a valid number.", "INVALID_FLOAT")
+            if text and kind == "datetime" and not (_EPOCH_MS_RE.match(text) or _DATETIME_RE.match(text)):
+                raise _invalid_property(name, f"{text} was not a valid datetime (ISO 8601 or epoch milliseconds).",
+                                        "INVALID_DATETIME")
             clean[name] = text
         return clean
 

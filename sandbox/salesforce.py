@@ -18,7 +18,7 @@ Start it (simple-salesforce always builds https URLs):
     # instance URL: server.url; token: app.access_token; CA: tls.ca_path()
 
 Knobs tests turn (all plain attributes or methods):
-- `drop_field(obj, name)`, `set_external_id(obj, name, False)`: describe drifts.
+- `drop_field(obj, name)`, `set_external_id(obj, name, False)`, `add_field(obj, name, type_)`: describe drifts.
 - `duplicate_keys`: external ids answered with DUPLICATE_VALUE.
 - `validation_failures`: {external id: message} -> FIELD_CUSTOM_VALIDATION_EXCEPTION.
 - `expire_sessions()`: every issued token now gets 401 INVALID_SESSION_ID.
@@ -68,6 +68,8 @@ COLLECTION_LIMIT = 200
 KEY_PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Account": "001"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 CSV_DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 
 
@@ -251,6 +253,11 @@ class SalesforceApp(App):
     def drop_field(self, obj: str, name: str) -> None:
         with self._lock:
             self.schema[obj] = [f for f in self.schema[obj] if f["name"] != name]
+
+    def add_field(self, obj: str, name: str, type_: str = "string", **options: Any) -> None:
+        """Add a (custom) field to the object, as an admin would in Setup (`options` as `_field`)."""
+        with self._lock:
+            self.schema[obj] = [f for f in self.schema[obj] if f["name"] != name] + [_field(name, type_, **options)]
 
     def set_external_id(self, obj: str, name: str, external_id: bool) -> None:
         with self._lock:
@@ -525,7 +532,9 @@ class SalesforceApp(App):
                 continue
             if spec["type"] == "email" and not EMAIL_RE.match(str(value)):
                 raise _Invalid("INVALID_EMAIL_ADDRESS", f"{spec['label']}: invalid email address: {value}", [name])
-            if spec["type"] == "date" and not DATE_RE.match(str(value)):
+            if (spec["type"] == "date" and not DATE_RE.match(str(value))) or (
+                    spec["type"] == "datetime" and not DATETIME_RE.match(str(value))) or (
+                    spec["type"] in ("double", "int", "currency") and not NUMBER_RE.match(str(value))):
                 raise _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD",
                                f"{spec['label']}: value not of required type: {value}", [name])
             if spec["length"] and isinstance(value, str) and len(value) > spec["length"]:

@@ -66,6 +66,9 @@ def contact_from_conversation(conv: Mapping[str, Any], *, region: str = "US") ->
         full_name=name.full,
         created_at=created,
         updated_at=updated or created,
+        # v2: seen in this conversation, on its channel (its warnings belong to the conversation).
+        preferred_channel=map_channel(record.get("channel"), default="webchat", warnings=[]),
+        last_seen_at=updated or created,
         warnings=tuple(warnings),
     ).to_dict()
 

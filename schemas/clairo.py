@@ -88,6 +88,8 @@ def contact_from_brief(
     if phone is None:
         phone = finder.by_shape(lambda v: _phone_shaped(v, region))
     require_email_or_phone(email, phone, what, warnings)
+    created = read_time(record.get("createdAt"), "created_at", warnings)
+    updated = read_time(record.get("updatedAt"), "updated_at", warnings)
     return Contact(
         source=SOURCE,
         source_id=source_id,
@@ -97,8 +99,11 @@ def contact_from_brief(
         last_name=name.last,
         full_name=name.full,
         company=company,
-        created_at=read_time(record.get("createdAt"), "created_at", warnings),
-        updated_at=read_time(record.get("updatedAt"), "updated_at", warnings),
+        created_at=created,
+        updated_at=updated,
+        # v2: a brief is filed at the end of a web-chat discovery conversation.
+        preferred_channel="webchat",
+        last_seen_at=updated or created,
         extra=finder.unused(),
         warnings=tuple(warnings),
     ).to_dict()

@@ -1,6 +1,7 @@
 """The canonical contact: one per source record, schema "contact".
 
-As a plain JSON dict (what travels between layers and is stored), v1:
+As a plain JSON dict (what travels between layers and is stored), v1
+(v2, the current version, adds three keys: see below):
 
     {"schema": "contact", "version": 1, "source": "agentclara", "source_id": "cust_1",
      "email": "john@example.com", "phone": "+15551234567",
@@ -16,8 +17,17 @@ As a plain JSON dict (what travels between layers and is stored), v1:
   (Clairo answers such as "budget"); {} for most sources.
 - warnings: codes of what the normalizer dropped without quarantining the
   record: "invalid_email", "invalid_phone", "bad_timestamp:<field>".
-- v2 (defined, not yet current) adds "preferred_channel", "last_seen_at"
-  and "conversation_count" after "updated_at".
+- v2 (current) adds, after "updated_at", what the source record itself
+  says about the contact's conversations: "preferred_channel" (a canonical
+  channel, schemas.conversation.CHANNELS), "last_seen_at" (ISO-8601 UTC) and
+  "conversation_count". The normalizers fill them only where the payload
+  tells: an AgentPro visitor (the channel and last update of the
+  conversation it was seen in), a Clairo lead (web chat, the brief's time);
+  an AgentClara contact knows none (null, null, 0). No payload counts a
+  contact's conversations, so conversation_count is 0 from every
+  normalizer: the person's real roll-ups come from the stored
+  conversations (pipelines/steps/persons.py). Stored v1 records load as v2
+  through schemas.migrations.contact_v1_to_v2 (null, null, 0).
 """
 
 from __future__ import annotations

@@ -26,6 +26,17 @@ As a plain JSON dict:
   stable one derived from its content ("m_<16 hex>").
 - message_count: len(messages) when the payload has messages, else the
   source's own count (list endpoints), else 0.
+- times: ISO-8601 UTC. started_at falls back to the first message's time;
+  last_message_at is the latest message's time, else the platform's own
+  last-update time (a list item). A conversation with neither is
+  quarantined (`no_timestamp`): it belongs to no day and a CRM activity
+  needs a date. Invalid payloads are quarantined like contacts are:
+  `malformed_payload` (not an object, messages not a list), `missing_id`.
+
+Its *activity time* (`activity_time`) is last_message_at, else started_at;
+the UTC date of that time (`activity_day`) is the daily partition the
+conversation belongs to, so a conversation that gets a new message later
+moves to the day of that message.
 """
 
 from __future__ import annotations
@@ -36,8 +47,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas._common import optional_id, read_time
-from schemas.errors import MALFORMED_PAYLOAD, InvalidRecord
-from schemas.fields import to_iso
+from schemas.errors import MALFORMED_PAYLOAD, NO_TIMESTAMP, InvalidRecord
+from schemas.fields import parse_timestamp, to_iso
 from schemas.hashing import content_hash
 from schemas.registry import current_version
 
@@ -231,6 +242,8 @@ def build_conversation(
     if started_at is None and times:
         started_at = min(times)
     last_message_at = max(times) if times else last_activity_at
+    if started_at is None and last_message_at is None:
+        raise InvalidRecord(NO_TIMESTAMP, f"{source} conversation {source_id} has no start, message or update time")
     if messages is not None:
         count = len(messages)
     elif isinstance(count_hint, int) and not isinstance(count_hint, bool) and count_hint >= 0:
@@ -244,3 +257,27 @@ def build_conversation(
         messages=tuple(messages or ()), message_count=count,
         warnings=tuple(dict.fromkeys(warnings)),  # each code once, first-seen order
     ).to_dict()
+
+
+def activity_time(conversation: Mapping[str, Any]) -> str | None:
+    """When the conversation was last active (ISO-8601 UTC): last message, else start."""
+    return conversation.get("last_message_at") or conversation.get("started_at")
+
+
+def activity_day(conversation: Mapping[str, Any]) -> str | None:
+    """The UTC day (YYYY-MM-DD) of `activity_time`: the daily partition the conversation belongs to."""
+    moment = parse_timestamp(activity_time(conversation))
+    return moment.date().isoformat() if moment else None
+
+
+def transcript_lines(conversation: Mapping[str, Any]) -> list[str]:
+    """A readable transcript: a header line, the subject, then one line per message."""
+    header = " · ".join(str(v) for v in (conversation.get("source"), conversation.get("channel"),
+                                         conversation.get("status")) if v)
+    lines = [f"AI agent conversation ({header})" if header else "AI agent conversation"]
+    if conversation.get("subject"):
+        lines.append(f"Subject: {conversation['subject']}")
+    for message in conversation.get("messages") or []:
+        when = str(message.get("sent_at") or "")[:16].replace("T", " ")
+        lines.append(f"{when} {message.get('role') or 'unknown'}: {message.get('content') or ''}".strip())
+    return lines

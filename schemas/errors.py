@@ -9,6 +9,7 @@
 | `missing_id`              | no usable source id                                         |
 | `no_valid_email_or_phone` | neither a syntactically valid email nor a valid phone       |
 | `bad_timestamp`           | `fields.parse_timestamp` got a value it cannot read         |
+| `no_timestamp`            | a conversation with no start, message or update time: it belongs to no day |
 
 Normalizers never quarantine a record for a bad timestamp, an invalid email
 next to a valid phone (or the reverse), an unknown channel, status or role:
@@ -24,8 +25,9 @@ MALFORMED_PAYLOAD = "malformed_payload"
 MISSING_ID = "missing_id"
 NO_VALID_EMAIL_OR_PHONE = "no_valid_email_or_phone"
 BAD_TIMESTAMP = "bad_timestamp"
+NO_TIMESTAMP = "no_timestamp"
 
-REASONS = frozenset({MALFORMED_PAYLOAD, MISSING_ID, NO_VALID_EMAIL_OR_PHONE, BAD_TIMESTAMP})
+REASONS = frozenset({MALFORMED_PAYLOAD, MISSING_ID, NO_VALID_EMAIL_OR_PHONE, BAD_TIMESTAMP, NO_TIMESTAMP})
 
 
 class InvalidRecord(ValueError):

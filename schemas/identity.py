@@ -24,6 +24,14 @@ beat only one); email is the key's email (null for phone persons); phone is
 the key's phone for phone persons. tags = sorted union; source_ids =
 {source: sorted ids}; created_at = earliest; updated_at = latest of all
 `created_at`/`updated_at`. Input order never changes the result.
+
+Conversation roll-ups (contacts v2): `merge_person` gives a first summary
+from the contacts themselves (preferred_channel of the most recently seen
+contact, latest last_seen_at, sum of conversation_count, channels = the
+contacts' channels). `fold_conversations` then replaces it with what the
+person's stored conversations say, when it has any: their number, the
+latest activity time, the channel of the latest one, every channel used
+(`conversation_rollup` builds that from per-channel SQL aggregates).
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ PERSON_KEYS = (
     "tags", "source_ids", "created_at", "updated_at",
 )
 # Added to a person only when one of its contacts is a contact v2.
-PERSON_V2_KEYS = ("preferred_channel", "last_seen_at", "conversation_count")
+PERSON_V2_KEYS = ("preferred_channel", "last_seen_at", "conversation_count", "channels")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
@@ -149,7 +157,36 @@ def _conversation_summary(ranked: Sequence[Contact]) -> dict[str, Any]:
         "preferred_channel": _first(by_seen, "preferred_channel"),
         "last_seen_at": to_iso(latest_seen),
         "conversation_count": sum(int(c.get("conversation_count") or 0) for c in ranked),
+        "channels": sorted({str(c["preferred_channel"]) for c in ranked if c.get("preferred_channel")}),
     }
+
+
+def conversation_rollup(per_channel: Iterable[tuple[Any, int, Any]]) -> dict[str, Any] | None:
+    """A person's roll-up from (channel, conversations, latest activity time) per channel.
+
+    Gives conversation_count (the sum), last_seen_at (the latest time, ISO
+    UTC), preferred_channel (the channel of the latest conversation; ties
+    by channel name) and channels (sorted); None when there are none.
+    """
+    rows = [(str(channel or "other"), int(count), _time(latest)) for channel, count, latest in per_channel if count]
+    if not rows:
+        return None
+    dated = [(t, channel) for channel, _, t in rows if t is not None]
+    latest = min(dated, key=lambda pair: (-_micros(pair[0]), pair[1])) if dated else None
+    return {
+        "preferred_channel": latest[1] if latest else sorted(channel for channel, _, _ in rows)[0],
+        "last_seen_at": to_iso(latest[0]) if latest else None,
+        "conversation_count": sum(count for _, count, _ in rows),
+        "channels": sorted({channel for channel, _, _ in rows}),
+    }
+
+
+def fold_conversations(person: Mapping[str, Any], rollup: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The person with its stored conversations' roll-up over the contacts' own summary."""
+    folded = dict(person)
+    if rollup:
+        folded.update({key: rollup[key] for key in PERSON_V2_KEYS})
+    return folded
 
 
 def _rank(contact: Contact) -> tuple[Any, ...]:

@@ -14,10 +14,11 @@ from typing import Any, Mapping
 from schemas.errors import MigrationError
 from schemas.migrations import MIGRATIONS
 
-# The version the normalizers write today. contact v2 is defined (see
-# migrations.contact_v1_to_v2) but not current: switching is this one edit
-# once the pipeline fills its fields from conversations.
-CURRENT_VERSIONS: dict[str, int] = {"contact": 1, "conversation": 1}
+# The version the normalizers write today. contact v2 (preferred_channel,
+# last_seen_at, conversation_count) is current since conversations are
+# synced; stored v1 contacts load through migrations.contact_v1_to_v2, and
+# their raw payloads are re-normalized by the next run (or `renormalize`).
+CURRENT_VERSIONS: dict[str, int] = {"contact": 2, "conversation": 1}
 
 # Every version a stored record of each schema may legitimately carry.
 KNOWN_VERSIONS: dict[str, frozenset[int]] = {

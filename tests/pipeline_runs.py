@@ -31,9 +31,11 @@ def run_daily(env: Mapping[str, str], partition: str, instance: dg.DagsterInstan
 
 
 def step_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """The metadata values of an asset's materialization in this run."""
-    (event,) = [m for m in result.get_asset_materialization_events() if m.asset_key.to_user_string() == asset]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    """The metadata values of an asset's materialization in this run (a range run has one
+    per partition, all with the same metadata)."""
+    events = [m for m in result.get_asset_materialization_events() if m.asset_key.to_user_string() == asset]
+    assert events and all(e.materialization.metadata == events[0].materialization.metadata for e in events), asset
+    return {k: v.value for k, v in events[0].materialization.metadata.items()}
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -21,6 +21,7 @@ from pipelines.steps.normalize import NORMALIZERS, normalize_pending
 from pipelines.steps.persons import rebuild_persons
 from sandbox.clairo import DEFAULT_KEY as CLAIRO_KEY
 from schemas.identity import group_persons
+from schemas.registry import current_version
 from tests.pipeline_runs import failure_messages, run_daily
 from tests.test_sources_pipeline import PARTITION, Platforms
 
@@ -78,7 +79,7 @@ def test_an_sms_contact_and_a_clairo_lead_with_its_phone_are_one_person(store_ur
     assert persons == reference(records)
     # Both sit in the one canonical stream; each raw row is marked done under its own raw stream.
     assert store.count("records", stream="contacts") == 2
-    assert not list(store.iter_pending_raw("clairo", "briefs", 1))
+    assert not list(store.iter_pending_raw("clairo", "briefs", current_version("contact")))
 
 
 def test_a_lead_whose_answers_lose_email_and_phone_leaves_the_person(store_url: str) -> None:

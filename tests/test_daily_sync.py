@@ -30,7 +30,8 @@ CONTACTS = 300
 
 class Sandbox:
     def __init__(self, tmp_path: Path, hubspot: HubSpotApp | None = None) -> None:
-        self.agentclara = AgentClaraApp(contacts=CONTACTS)
+        # Few conversations (1.7 a day): these tests are about contacts; tests/test_conversations.py covers them.
+        self.agentclara = AgentClaraApp(contacts=CONTACTS, conversations=CONTACTS // 2)
         self.hubspot = hubspot or HubSpotApp()
         self.servers = [ServerThread(self.agentclara).start(), ServerThread(self.hubspot).start()]
         tmp_path.mkdir(parents=True, exist_ok=True)
@@ -87,12 +88,13 @@ def test_a_one_percent_change_sends_exactly_the_changed_persons(sandbox: Sandbox
     assert run_daily(sandbox.env, PARTITION).success
     with sandbox.store.engine.connect() as conn:
         ids = [row[0] for row in conn.execute(sa.text(
-            "SELECT record_id FROM records ORDER BY record_id LIMIT :n"), {"n": CONTACTS // 100})]
+            "SELECT record_id FROM records WHERE stream = 'contacts' ORDER BY record_id LIMIT :n"),
+            {"n": CONTACTS // 100})]
     changed = sandbox.agentclara.update_contacts(ids, field="tags")
     assert sorted(changed) == sorted(ids)
     with sandbox.store.engine.connect() as conn:
         keys = {row[0] for row in conn.execute(
-            sa.text("SELECT person_key FROM records WHERE record_id IN :ids").bindparams(
+            sa.text("SELECT person_key FROM records WHERE stream = 'contacts' AND record_id IN :ids").bindparams(
                 sa.bindparam("ids", expanding=True)), {"ids": ids})}
     before = dict(sandbox.hubspot.upserted)
 
@@ -210,10 +212,10 @@ def test_dry_run_reports_and_writes_nothing(sandbox: Sandbox) -> None:
 
 def test_a_range_of_partitions_runs_as_one_run(sandbox: Sandbox) -> None:
     result = run_daily(sandbox.env, PARTITION, tags={
-        "dagster/asset_partition_range_start": "2026-11-01",
+        "dagster/asset_partition_range_start": "2026-11-16",
         "dagster/asset_partition_range_end": PARTITION,
     })
     assert result.success, failure_messages(result)
     (row,) = [r for r in sandbox.store.run_history(result.run_id) if r["step"] == "persons"]
-    assert row["partition"] == f"2026-11-01...{PARTITION}"
+    assert row["partition"] == f"2026-11-16...{PARTITION}"
     assert len(sandbox.hubspot.contacts()) == sandbox.store.count("persons")

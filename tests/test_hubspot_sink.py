@@ -124,16 +124,19 @@ def test_prepare_creates_group_and_properties_once_and_touches_nothing_else(
     make_sink(server).prepare()
     assert app.group_names() == groups_before | {"agent_sync"}
     created = app.property_names() - set(before)
-    assert created == {"agent_sync_person_key", "agent_sync_sources", "agent_sync_tags"}
+    assert created == {"agent_sync_person_key", "agent_sync_sources", "agent_sync_tags",
+                       "agent_sync_last_conversation_at", "agent_sync_conversation_count", "agent_sync_channels"}
     assert app.property("agent_sync_person_key")["hasUniqueValue"] is True
+    assert (app.property("agent_sync_last_conversation_at")["type"],
+            app.property("agent_sync_conversation_count")["type"]) == ("datetime", "number")
     assert all(app.property(name)["groupName"] == "agent_sync" for name in created)
     assert {name: app.property(name) for name in before} == before  # nothing else changed
-    assert len(posts(app)) == 4  # one group + three properties
+    assert len(posts(app)) == 7  # one group + six properties
 
     rerun = make_sink(server)
     rerun.prepare()
     rerun.prepare()
-    assert len(posts(app)) == 4  # a rerun only reads
+    assert len(posts(app)) == 7  # a rerun only reads
     assert rerun.missing == []
     assert len(app.requests("GET")) == 4  # two reads per sink, none for a second prepare() call
 
@@ -311,11 +314,11 @@ def test_every_attempt_retries_included_takes_a_limiter_slot(app: HubSpotApp, se
 
     limiter = RateLimiter([(3, 10.0)], clock=lambda: now[0], sleep=sleep)
     sink = make_sink(server, limiter=limiter, batch_size=10)
-    sink.prepare()  # 2 reads + 4 creates
+    sink.prepare()  # 2 reads + 7 creates (the group and six properties)
     app.faults.fail_next = 2
     assert all(o.ok for o in sink.upsert([person(i) for i in range(30)]))
-    assert limiter.granted == len(app.requests()) == 6 + 3 + 2
-    assert sum(slept) >= 30.0  # 11 requests at 3 per 10 s need at least three more windows
+    assert limiter.granted == len(app.requests()) == 9 + 3 + 2
+    assert sum(slept) >= 40.0  # 14 requests at 3 per 10 s need at least four more windows
 
 
 def test_tls_is_verified_and_a_private_ca_comes_in_the_standard_way(monkeypatch: pytest.MonkeyPatch) -> None:

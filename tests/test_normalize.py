@@ -8,6 +8,7 @@ import pytest
 from schemas import agentclara, agentpro, clairo
 from schemas.contact import Contact, contact_keys
 from schemas.conversation import KEYS as CONVERSATION_KEYS
+from schemas.conversation import activity_day
 from schemas.errors import InvalidRecord
 
 ARCHITECTURE_CONTACT = {
@@ -27,7 +28,9 @@ def test_agentclara_documented_contact_gives_the_architecture_shape():
            "phone": "+15551234567", "tags": ["vip"],
            "created_at": "2024-03-15T10:30:00Z", "updated_at": "2024-03-15T10:30:00Z"}
     contact = agentclara.normalize_contact(raw)
-    assert contact == {**ARCHITECTURE_CONTACT, "extra": {}, "warnings": []}
+    # contact v2: the architecture's v1 shape plus what conversations teach (nothing, for a contact record)
+    assert contact == {**ARCHITECTURE_CONTACT, "version": 2, "preferred_channel": None, "last_seen_at": None,
+                       "conversation_count": 0, "extra": {}, "warnings": []}
     assert tuple(contact) == contact_keys()
     assert Contact.from_dict(contact).to_dict() == contact
 
@@ -174,7 +177,8 @@ def test_agentclara_conversation_list_item():
     ],
 )
 def test_agentclara_conversation_channel_and_status(channel, status, expected_channel, expected_status, warnings):
-    conv = agentclara.normalize_conversation({"id": "c", "channel": channel, "status": status})
+    conv = agentclara.normalize_conversation({"id": "c", "channel": channel, "status": status,
+                                              "timestamp": "2024-03-15T10:30:00Z"})
     assert (conv["channel"], conv["status"], conv["warnings"]) == (expected_channel, expected_status, warnings)
 
 
@@ -397,3 +401,42 @@ def test_agentpro_conversation_detail_and_list_item():
     listed = agentpro.normalize_conversation(_agentpro())
     assert (listed["contact_source_id"], listed["channel"], listed["message_count"]) == (None, "webchat", 4)
     assert listed["last_message_at"] == "2025-01-01T09:05:00+00:00"
+
+
+# --- conversations: the day they belong to, and the ones that belong to no day ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "day"),
+    [
+        pytest.param({"id": "c", "timestamp": "2026-11-08T23:50:00Z", "messages": [
+            {"sender": "customer", "content": "hi", "timestamp": "2026-11-08T23:50:00Z"},
+            {"sender": "assistant", "content": "hello", "timestamp": "2026-11-09T00:02:00Z"}]},
+            "2026-11-09", id="last-message-past-midnight"),
+        pytest.param({"id": "c", "timestamp": "2026-11-08T23:50:00-05:00"}, "2026-11-09", id="start-in-utc"),
+        pytest.param({"id": "c", "messages": [{"sender": "customer", "content": "hi",
+                                               "timestamp": "2026-11-07T10:00:00Z"}]},
+                     "2026-11-07", id="no-start-first-message"),
+    ],
+)
+def test_a_conversation_belongs_to_the_utc_day_of_its_last_activity(raw, day):
+    assert activity_day(agentclara.normalize_conversation(raw)) == day
+
+
+def test_a_conversation_without_any_time_is_quarantined():
+    for raw, normalize in (({"id": "c", "channel": "sms", "messages": []}, agentclara.normalize_conversation),
+                           ({"id": "c", "createdAt": "garbage"}, clairo.normalize_conversation)):
+        with pytest.raises(InvalidRecord) as caught:
+            normalize(raw)
+        assert caught.value.reason == "no_timestamp"
+    # Clairo's list item: no messages, but its update time places it.
+    listed = clairo.normalize_conversation({"id": "c", "updatedAt": "2026-01-01T10:00:00Z"})
+    assert listed["last_message_at"] == "2026-01-01T10:00:00+00:00"
+
+
+def test_contacts_v2_say_what_their_payload_tells_about_conversations():
+    visitor = agentpro.contact_from_conversation(_agentpro(visitorEmail="ann@example.com", channel="whatsapp"))
+    assert (visitor["version"], visitor["preferred_channel"], visitor["last_seen_at"], visitor["conversation_count"]) == (
+        2, "whatsapp", "2025-01-01T09:05:00+00:00", 0)
+    lead = clairo.contact_from_brief(_brief({"email": "john@example.com"}))
+    assert (lead["preferred_channel"], lead["last_seen_at"]) == ("webchat", "2026-04-01T14:30:00+00:00")

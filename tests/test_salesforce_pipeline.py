@@ -26,7 +26,8 @@ PARTITION = "2026-11-22"
 
 class Targets:
     def __init__(self, tmp_path: Path) -> None:
-        self.agentclara, self.hubspot, self.salesforce = AgentClaraApp(contacts=150), HubSpotApp(), SalesforceApp()
+        self.agentclara = AgentClaraApp(contacts=150, conversations=60)
+        self.hubspot, self.salesforce = HubSpotApp(), SalesforceApp()
         self.servers = [ServerThread(self.agentclara).start(), ServerThread(self.hubspot).start(),
                         serve(self.salesforce)]
         self.db = f"sqlite:///{tmp_path / 'state.db'}"

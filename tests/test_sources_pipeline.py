@@ -24,7 +24,7 @@ from pipelines.definitions import build_definitions
 from pipelines.resources import AgentProResource, build_resources
 from pipelines.sources import BY_NAME, SOURCES
 from pipelines.state import StateStore
-from pipelines.steps.normalize import NORMALIZERS
+from pipelines.steps.normalize import CONVERSATION_NORMALIZERS, NORMALIZERS
 from sandbox.agentclara import DEFAULT_KEY as AGENTCLARA_KEY
 from sandbox.agentclara import AgentClaraApp
 from sandbox.agentpro import DEFAULT_KEY as AGENTPRO_KEY
@@ -51,7 +51,7 @@ class Platforms:
     """The four source emulators and HubSpot on loopback, and the env pointing the project at them."""
 
     def __init__(self, tmp_path: Path, **apps: App) -> None:
-        self.agentclara = apps.get("agentclara") or AgentClaraApp(contacts=60)
+        self.agentclara = apps.get("agentclara") or AgentClaraApp(contacts=60, conversations=30)
         self.clairo = apps.get("clairo") or ClairoApp(briefs=20, conversations=30)
         # Server-side limits lifted: the client's own pacing is not what these tests are about.
         self.agentpro = apps.get("agentpro") or AgentProApp(chatbots=2, conversations=40, per_second=None, per_minute=None)
@@ -126,6 +126,9 @@ def test_the_registry_gives_every_source_a_group_and_every_contact_stream_a_norm
     for source in SOURCES:
         if source.contact_stream:
             assert source.contact_stream in source.streams and (source.name, source.contact_stream) in NORMALIZERS
+        if source.conversation_stream:  # its own raw stream: one output, one normalization mark per raw row
+            assert source.conversation_stream in source.streams and source.conversation_stream != source.contact_stream
+            assert (source.name, source.conversation_stream) in CONVERSATION_NORMALIZERS
     graph = build_definitions({}).resolve_asset_graph()
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert groups["clairo_raw"] == groups["clairo_contacts"] == "clairo"
@@ -133,9 +136,13 @@ def test_the_registry_gives_every_source_a_group_and_every_contact_stream_a_norm
     assert groups["sync_report"] == "crm"
     persons = graph.get(dg.AssetKey("persons"))
     assert {k.to_user_string() for k in persons.parent_keys} == {
-        "agentclara_contacts", "clairo_contacts", "agentpro_contacts"}
+        "agentclara_contacts", "clairo_contacts", "agentpro_contacts",
+        "agentclara_conversations", "clairo_conversations", "agentpro_conversations"}
     report = graph.get(dg.AssetKey("sync_report"))
-    assert {"hubspot_contacts", "salesforce_contacts", "chatloom_raw"} <= {k.to_user_string() for k in report.parent_keys}
+    assert {"hubspot_contacts", "salesforce_contacts", "hubspot_activities", "salesforce_activities",
+            "chatloom_raw"} <= {k.to_user_string() for k in report.parent_keys}
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("hubspot_activities")).parent_keys} == {
+        "hubspot_contacts"}
     # historical_load: one load op per source with nothing ahead of it (parallel steps), then the merge.
     dependencies = {getattr(k, "name", k): v for k, v in
                     build_definitions({}).resolve_job_def("historical_load").dependencies.items()}

@@ -1,8 +1,11 @@
-"""CRM targets: upsert the persons whose mapped content changed.
+"""CRM targets: upsert the persons whose mapped content changed, then their activities.
 
-One asset per target, built by one factory, so every target behaves the
-same: skipped with a log line when its credentials are not set, a clear
-failure on auth errors, progress kept when a quota stops it early.
+Two assets per target, built by two factories, so every target behaves the
+same: `<target>_contacts` (the persons), then `<target>_activities` (one
+engagement or Task per conversation of the run's days, on the person's
+contact). Each is skipped with a log line when the target's credentials are
+not set, fails clearly on auth errors, and keeps its progress when a quota
+stops it early.
 
 A target that cannot be written (bad credentials, missing fields, an
 outage past the retry budget) fails its own asset at once: unlike a
@@ -19,9 +22,10 @@ import dagster as dg
 
 from connectors.errors import ConnectorError
 from pipelines.assets.people import persons
-from pipelines.partitions import daily_partitions
-from pipelines.reporting import md_table, record
+from pipelines.partitions import daily_partitions, read_window
+from pipelines.reporting import md_table, record, record_days
 from pipelines.state import StateStore
+from pipelines.steps.activities import DAY_COUNTS, push_activities
 from pipelines.steps.push import push_persons
 
 # target -> the environment variables that turn it on (for the skip message)
@@ -87,6 +91,69 @@ def target_step(target: str) -> str:
     return f"{target}_contacts"
 
 
+def sync_activities(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    store: StateStore,
+    target: str,
+    resource: Any,
+    dry_run: bool,
+    step: str,
+    days: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """Push the changed activities of `days` (all when None) to one target; returns the metadata to show."""
+    if not resource.enabled:
+        message = f"{TARGETS[target]} not set: {target} is off, nothing sent."
+        context.log.info(message)
+        record(context, store, step, {"skipped": message})
+        return {"skipped": message}
+    try:
+        stats = push_activities(store, resource.sink(dry_run=dry_run, activities=True), days=days, dry_run=dry_run)
+    except ConnectorError as exc:
+        record(context, store, step, {"error": str(exc)}, status="failed")
+        raise dg.Failure(description=str(exc), allow_retries=exc.retriable) from exc
+    metadata = stats.as_metadata()
+    record(context, store, step, metadata)
+    if days is not None:
+        record_days(context, store, step, stats.day_stats())
+    if stats.stopped:
+        context.log.warning(f"{target} activities stopped early, progress kept: {stats.stopped}")
+    metadata["per day"] = md_table([{"day": day, **counts} for day, counts in stats.day_stats().items()],
+                                   ["day", *DAY_COUNTS])
+    return metadata
+
+
+def activities_asset(target: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=activity_step(target),
+        group_name="crm",
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=[target_step(target)],
+        kinds={target},
+        required_resource_keys={"state", "settings", target},
+        description=f"One {target} activity per conversation of the run's days (HubSpot: a communication for "
+        "SMS/WhatsApp, a note otherwise; Salesforce: a Task), on the person's contact; created once, updated "
+        "when the conversation changes.",
+    )
+    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        store = context.resources.state.store()
+        window = read_window(context, context.resources.settings.conversation_lookback_days)
+        metadata = sync_activities(
+            context, store, target, getattr(context.resources, target), context.resources.settings.dry_run,
+            activity_step(target), window.days if window else None,
+        )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _asset
+
+
+def activity_step(target: str) -> str:
+    """The asset (and run-history step) that pushes conversations to `target`."""
+    return f"{target}_activities"
+
+
 hubspot_contacts = target_asset("hubspot")
 salesforce_contacts = target_asset("salesforce")
-target_assets = [hubspot_contacts, salesforce_contacts]
+hubspot_activities = activities_asset("hubspot")
+salesforce_activities = activities_asset("salesforce")
+target_assets = [hubspot_contacts, salesforce_contacts, hubspot_activities, salesforce_activities]

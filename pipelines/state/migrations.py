@@ -20,7 +20,24 @@ def _create_v1(conn: sa.Connection) -> None:
     tables.metadata.create_all(conn, checkfirst=True)
 
 
-STEPS: dict[int, Step] = {0: _create_v1}
+def _conversations_v2(conn: sa.Connection) -> None:
+    """v1 -> v2: conversation columns on `records` (+ their indexes) and the `run_days` table.
+
+    On a new store, step 0 already created both from today's table
+    definitions, so every part here checks first and the step is a no-op.
+    """
+    present = {column["name"] for column in sa.inspect(conn).get_columns("records")}
+    for name in tables.RECORDS_V2_COLUMNS:
+        if name not in present:
+            kind = tables.records.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE records ADD COLUMN {name} {kind}"))
+    for index in tables.records.indexes:
+        if index.name in tables.RECORDS_V2_INDEXES:
+            index.create(conn, checkfirst=True)
+    tables.run_days.create(conn, checkfirst=True)
+
+
+STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2}
 LATEST = max(STEPS) + 1
 
 

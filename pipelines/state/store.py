@@ -25,10 +25,12 @@ from pipelines.state.tables import (
     quarantine,
     raw_records,
     records,
+    run_days,
     runs,
     sync_state,
 )
 from schemas.hashing import content_hash
+from schemas.registry import is_current, migrate
 
 DEFAULT_FILE = "crm_sync.db"
 
@@ -36,6 +38,8 @@ DEFAULT_FILE = "crm_sync.db"
 # it came from (AgentClara contacts, Clairo briefs, AgentPro visitors), so
 # that identity resolution sees the contacts of every source together.
 CONTACT_STREAM = "contacts"
+# The one stream every canonical conversation is stored under.
+CONVERSATION_STREAM = "conversations"
 
 
 def default_database_url(env: Mapping[str, str] = os.environ) -> str:
@@ -79,10 +83,24 @@ class Normalized:
     person_key: str | None = None
     event_day: str | None = None
     raw_stream: str | None = None  # the raw stream it came from, when not `stream`
+    link_id: str | None = None  # contact <-> conversation link within one source
+    event_at: str | None = None  # a conversation's last activity (ISO-8601 UTC)
+    channel: str | None = None  # a conversation's channel
 
     @property
     def raw(self) -> tuple[str, str, str]:
         return (self.source, self.raw_stream or self.stream, self.record_id)
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """A stored conversation with its person (None while unlinked), for the push."""
+
+    source: str
+    record_id: str
+    person_key: str | None
+    event_day: str | None
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -272,13 +290,16 @@ class StateStore:
                         "phone": n.phone,
                         "person_key": n.person_key,
                         "event_day": n.event_day,
+                        "link_id": n.link_id,
+                        "event_at": n.event_at,
+                        "channel": n.channel,
                         "content_hash": content_hash(n.data),
                         "normalized_at": now,
                     }
                     for n in good
                 ],
                 ["schema_name", "schema_version", "data", "email", "phone", "person_key",
-                 "event_day", "content_hash", "normalized_at"],
+                 "event_day", "link_id", "event_at", "channel", "content_hash", "normalized_at"],
             )
             self._upsert(
                 conn,
@@ -319,11 +340,13 @@ class StateStore:
                     .values(normalized_hash=row.payload_hash, normalized_version=version)
                 )
 
-    def reset_normalization(self, source: str | None = None) -> int:
-        """Mark kept raw payloads for re-normalization (after a schema change)."""
+    def reset_normalization(self, source: str | None = None, streams: Sequence[str] | None = None) -> int:
+        """Mark kept raw payloads for re-normalization (after a normalizer change)."""
         stmt = raw_records.update().values(normalized_hash=None)
         if source:
             stmt = stmt.where(raw_records.c.source == source)
+        if streams is not None:
+            stmt = stmt.where(raw_records.c.stream.in_(list(streams)))
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
 
@@ -338,11 +361,13 @@ class StateStore:
         several have it, it is its own person keyed by the phone. Done in SQL
         so it scales with the store, not with memory; schemas.identity holds
         the in-memory reference implementation the tests compare against.
+        (An emailed contact's key is "email:" + its email: taking MIN(email)
+        lets SQLite answer from the (phone, email) index.)
         """
         statement = sa.text(
             """
             UPDATE records SET person_key = COALESCE(
-                (SELECT MIN(r2.person_key) FROM records r2
+                (SELECT 'email:' || MIN(r2.email) FROM records r2
                   WHERE r2.stream = records.stream AND r2.phone = records.phone
                     AND r2.email IS NOT NULL
                  HAVING COUNT(DISTINCT r2.email) = 1),
@@ -382,10 +407,103 @@ class StateStore:
                     if current:
                         yield current_key, current  # type: ignore[misc]
                     current_key, current = row.person_key, []
-                current.append(row.data)
+                # A record stored by an older schema version loads as the current one.
+                current.append(row.data if is_current(row.data) else migrate(row.data))
             last_key, last_id = rows[-1].person_key, rows[-1].record_id
         if current:
             yield current_key, current  # type: ignore[misc]
+
+    # -- conversations ---------------------------------------------------
+
+    def link_conversations(self) -> tuple[int, int]:
+        """Give every stored conversation its person; returns (linked, unlinked).
+
+        By the first that answers: the contact record of the same source
+        that shares its link_id (AgentClara customer_id, the AgentPro
+        visitor key, the Clairo brief of the conversation); else its email
+        hint, when that person exists; else its phone hint by the matching
+        rule (the one emailed person who has that phone, else the phone's
+        own person, when it exists). Else NULL: unlinked, it waits for its
+        person. Run after resolve_phone_identities; only changed rows are written.
+        Each lookup is an index search (ix_records_link, ix_records_stream_person,
+        ix_records_phone_email), so the statement stays linear in conversations.
+        """
+        linked_key = """COALESCE(
+            (SELECT MIN(c.person_key) FROM records c
+              WHERE c.stream = :contacts AND c.source = records.source AND c.link_id = records.link_id),
+            (SELECT MIN(c.person_key) FROM records c
+              WHERE c.stream = :contacts AND records.email IS NOT NULL AND c.person_key = 'email:' || records.email),
+            (SELECT 'email:' || MIN(c.email) FROM records c
+              WHERE c.stream = :contacts AND records.phone IS NOT NULL AND c.phone = records.phone
+                AND c.email IS NOT NULL
+             HAVING COUNT(DISTINCT c.email) = 1),
+            (SELECT MIN(c.person_key) FROM records c
+              WHERE c.stream = :contacts AND records.phone IS NOT NULL AND c.person_key = 'phone:' || records.phone))"""
+        with self.engine.begin() as conn:
+            differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+            conn.execute(
+                sa.text(f"UPDATE records SET person_key = {linked_key} "
+                        f"WHERE stream = :conversations AND person_key {differs} {linked_key}"),
+                {"contacts": CONTACT_STREAM, "conversations": CONVERSATION_STREAM},
+            )
+            c = records.c
+            counts = dict(conn.execute(
+                sa.select(c.person_key.is_not(None), sa.func.count())
+                .where(c.stream == CONVERSATION_STREAM)
+                .group_by(c.person_key.is_not(None))
+            ).all())
+        return int(counts.get(True, 0)), int(counts.get(False, 0))
+
+    def conversation_rollups(self, keys: Sequence[str]) -> dict[str, list[tuple[str, int, str]]]:
+        """Per person: (channel, conversations, latest activity) of its linked conversations."""
+        if not keys:
+            return {}
+        c = records.c
+        query = (
+            sa.select(c.person_key, c.channel, sa.func.count(), sa.func.max(c.event_at))
+            .where(c.stream == CONVERSATION_STREAM, c.person_key.in_(list(keys)))
+            .group_by(c.person_key, c.channel)
+        )
+        found: dict[str, list[tuple[str, int, str]]] = {}
+        with self.engine.connect() as conn:
+            for key, channel, count, latest in conn.execute(query).all():
+                found.setdefault(key, []).append((channel, int(count), latest))
+        return found
+
+    def iter_conversations(
+        self, days: tuple[str, str] | None = None, *, batch: int = 1000
+    ) -> Iterator[list[ConversationRow]]:
+        """Stored conversations whose event_day is in [first, last] (all when None), by (source, id)."""
+        c = records.c
+        query = sa.select(c.source, c.record_id, c.person_key, c.event_day, c.data).where(
+            c.stream == CONVERSATION_STREAM
+        )
+        if days is not None:
+            query = query.where(c.event_day >= days[0], c.event_day <= days[1])
+        last: tuple[str, str] | None = None
+        while True:
+            page = query.order_by(c.source, c.record_id).limit(batch)
+            if last is not None:
+                page = page.where(sa.or_(c.source > last[0], sa.and_(c.source == last[0], c.record_id > last[1])))
+            with self.engine.connect() as conn:
+                rows = conn.execute(page).all()
+            if not rows:
+                return
+            last = (rows[-1].source, rows[-1].record_id)
+            yield [ConversationRow(r.source, r.record_id, r.person_key, r.event_day, r.data) for r in rows]
+
+    def conversation_days(self, source: str | None, days: tuple[str, str]) -> dict[str, int]:
+        """Stored conversations per event_day in [first, last] (of one source, or all)."""
+        c = records.c
+        query = (
+            sa.select(c.event_day, sa.func.count())
+            .where(c.stream == CONVERSATION_STREAM, c.event_day >= days[0], c.event_day <= days[1])
+            .group_by(c.event_day)
+        )
+        if source:
+            query = query.where(c.source == source)
+        with self.engine.connect() as conn:
+            return {day: int(n) for day, n in conn.execute(query).all()}
 
     def save_persons(self, items: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """Upsert persons whose content changed; returns how many changed."""
@@ -422,7 +540,7 @@ class StateStore:
         )
 
     def count(self, table_name: str, **where: Any) -> int:
-        table = {t.name: t for t in (raw_records, records, quarantine, persons, sync_state, runs)}[table_name]
+        table = {t.name: t for t in (raw_records, records, quarantine, persons, sync_state, runs, run_days)}[table_name]
         query = sa.select(sa.func.count()).select_from(table)
         for column, value in where.items():
             query = query.where(table.c[column] == value)
@@ -451,11 +569,15 @@ class StateStore:
         with self.engine.connect() as conn:
             return {reason: n for reason, n in conn.execute(query).all()}
 
-    def quarantine_sample(self, limit: int = 10, source: str | None = None) -> list[dict[str, Any]]:
+    def quarantine_sample(
+        self, limit: int = 10, source: str | None = None, stream: str | None = None
+    ) -> list[dict[str, Any]]:
         q = quarantine.c
         query = sa.select(q.source, q.record_id, q.reason, q.detail).order_by(q.source, q.record_id).limit(limit)
         if source:
             query = query.where(q.source == source)
+        if stream:
+            query = query.where(q.stream == stream)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query).all()]
 
@@ -542,6 +664,25 @@ class StateStore:
                "finished_at": None if status == "running" else now}
         with self.engine.begin() as conn:
             self._upsert(conn, runs, [row], ["status", "stats", "finished_at", "partition"])
+
+    def record_days(self, run_id: str, step: str, days: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep what a step did per day of its partition range ({day: stats})."""
+        now = utcnow()
+        rows = [{"run_id": run_id, "step": step, "day": day, "stats": dict(stats), "recorded_at": now}
+                for day, stats in days.items()]
+        with self.engine.begin() as conn:
+            self._upsert(conn, run_days, rows, ["stats", "recorded_at"])
+
+    def day_results(self, run_id: str, step: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """{step: {day: stats}} of one run (one step when given)."""
+        query = sa.select(run_days).where(run_days.c.run_id == run_id).order_by(run_days.c.step, run_days.c.day)
+        if step:
+            query = query.where(run_days.c.step == step)
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).all():
+                found.setdefault(row.step, {})[row.day] = row.stats
+        return found
 
     def run_history(self, run_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(runs).order_by(runs.c.started_at, runs.c.step)

@@ -51,10 +51,23 @@ records = sa.Table(
     sa.Column("event_day", sa.String(10)),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("normalized_at", sa.DateTime(timezone=True), nullable=False),
+    # Store v2 (migrations step 1): what links a conversation to a contact
+    # record of the same source (the two share a link_id: see
+    # pipelines/steps/normalize.py), and a conversation's last activity
+    # time (ISO-8601 UTC, so MAX() works on every dialect) and channel.
+    sa.Column("link_id", sa.String(255)),
+    sa.Column("event_at", sa.String(40)),
+    sa.Column("channel", sa.String(32)),
     sa.Index("ix_records_person_key", "person_key"),
     sa.Index("ix_records_phone_email", "phone", "email"),
     sa.Index("ix_records_stream_day", "stream", "event_day"),
+    sa.Index("ix_records_link", "stream", "source", "link_id", "person_key"),
+    sa.Index("ix_records_stream_person", "stream", "person_key"),
 )
+
+# What store v2 added to `records` (migrations step 1 adds them to a v1 store).
+RECORDS_V2_COLUMNS = ("link_id", "event_at", "channel")
+RECORDS_V2_INDEXES = ("ix_records_link", "ix_records_stream_person")
 
 quarantine = sa.Table(
     "quarantine",
@@ -114,4 +127,16 @@ checkpoints = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("value", sa.JSON, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Store v2: what a step did per day of its partition range (a backfill of a
+# range runs once and still says, day by day, what it found and sent).
+run_days = sa.Table(
+    "run_days",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("step", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("stats", sa.JSON, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )

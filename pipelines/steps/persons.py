@@ -1,4 +1,14 @@
-"""Resolve identities and rebuild the merged persons, streamed by key."""
+"""Resolve identities, link conversations to persons, and rebuild the merged persons, streamed by key.
+
+Order matters: the matching rule first gives every contact record its
+person key; then every stored conversation is linked to a person (the
+contact record it belongs to, else its email/phone hints by the same rule;
+a conversation nobody claims stays unlinked and waits for its person);
+then each person is merged from its contacts and gets its conversation
+roll-ups (count, last activity, channels: a SQL aggregate per chunk of
+persons) folded in before it is hashed, so a new conversation changes the
+person and the CRM contact is updated too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.state import StateStore
-from schemas.identity import merge_person
+from schemas.identity import conversation_rollup, fold_conversations, merge_person
 
 CHUNK = 2000
 
@@ -18,6 +28,8 @@ class PersonStats:
     changed: int = 0
     removed: int = 0
     records: int = 0
+    linked: int = 0
+    unlinked: int = 0
     seconds: float = 0.0
 
     def as_metadata(self) -> dict[str, Any]:
@@ -26,24 +38,36 @@ class PersonStats:
             "contact records merged": self.records,
             "persons changed": self.changed,
             "persons removed (re-keyed)": self.removed,
+            "conversations linked": self.linked,
+            "conversations unlinked (waiting for their person)": self.unlinked,
             "seconds": round(self.seconds, 2),
         }
 
 
 def rebuild_persons(store: StateStore) -> PersonStats:
-    """Apply the matching rule, then merge each key's records into one person."""
+    """Apply the matching rule, link conversations, then merge each key's records into one person."""
     stats = PersonStats()
     started = time.monotonic()
     store.resolve_phone_identities()
+    stats.linked, stats.unlinked = store.link_conversations()
     pending: list[tuple[str, dict[str, Any]]] = []
     for key, contacts in store.iter_person_groups():
         pending.append((key, merge_person(key, contacts)))
         stats.persons += 1
         stats.records += len(contacts)
         if len(pending) >= CHUNK:
-            stats.changed += store.save_persons(pending)
+            stats.changed += _save(store, pending)
             pending = []
-    stats.changed += store.save_persons(pending)
+    stats.changed += _save(store, pending)
     stats.removed = store.delete_orphan_persons()
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def _save(store: StateStore, pending: list[tuple[str, dict[str, Any]]]) -> int:
+    """Fold each person's conversation roll-up in, then save; returns how many changed."""
+    rollups = store.conversation_rollups([key for key, _ in pending])
+    return store.save_persons([
+        (key, fold_conversations(person, conversation_rollup(rollups.get(key, ()))))
+        for key, person in pending
+    ])

@@ -22,6 +22,7 @@ from pipelines.state import StateStore
 from pipelines.steps.ingest import IngestStats, ingest, record_key
 
 if TYPE_CHECKING:
+    from pipelines.partitions import ReadWindow
     from pipelines.sources import Source
 
 PREVIEW_ROWS = 20
@@ -43,8 +44,12 @@ class Landing:
         log: Any = None,
         label: str | None = None,
         preview_stream: str | None = None,
+        checkpoints: Any = None,
     ) -> None:
         self.store, self.source, self.run_id, self.log = store, source, run_id, log
+        # Historical loads only: a pipelines.steps.checkpoint.HistoricalCheckpoints
+        # that makes each offset listing resumable and estimates its size.
+        self.checkpoints = checkpoints
         self.label = label or source
         self.streams: dict[str, IngestStats] = {}
         self.preview_stream = preview_stream
@@ -58,6 +63,7 @@ class Landing:
 
     def pages(self, stream: str, pages: Iterable[list[dict[str, Any]]]) -> IngestStats:
         """Keep every listed record of `stream` as it is, page by page."""
+        pages = self._tracked(stream, pages)
         return ingest(
             self.store, self.source, stream, self._previewed(stream, pages), run_id=self.run_id,
             on_page=self._on_page(stream), stats=self.stats(stream),
@@ -85,6 +91,7 @@ class Landing:
         since the listing) skips the item. `list_stream`, when given, also
         keeps the listed items as they are (AgentPro "visitors").
         """
+        pages = self._tracked(stream, pages)
         stats = self.stats(stream)
         on_page = self._on_page(stream)
         started = time.monotonic()
@@ -107,6 +114,9 @@ class Landing:
         finally:
             stats.seconds += time.monotonic() - started
         return stats
+
+    def _tracked(self, stream: str, pages: Iterable[list[dict[str, Any]]]) -> Iterable[list[dict[str, Any]]]:
+        return pages if self.checkpoints is None else self.checkpoints.attach(stream, pages)
 
     def _on_page(self, stream: str) -> Callable[[IngestStats], None]:
         if self.log is None:
@@ -203,20 +213,28 @@ class ReadOutcome:
         return metadata
 
 
-def read_source(source: Source, resource: Any, store: StateStore, *, run_id: str | None, log: Any) -> ReadOutcome:
-    """Read every stream of `source`; a ConnectorError ends it as a failed outcome, logged."""
+def read_source(
+    source: Source, resource: Any, store: StateStore, *, run_id: str | None, log: Any, checkpoints: Any = None,
+    window: ReadWindow | None = None,
+) -> ReadOutcome:
+    """Read every stream of `source`; a ConnectorError ends it as a failed outcome, logged.
+
+    `checkpoints` (historical loads): see `Landing`.
+    `window`: the run's days, for listings read newest first down to its
+    cutoff (pipelines/sources.py); None reads everything (historical_load)."""
     if not resource.enabled:
         message = f"{source.env_key} is not set: {source.label} is off, nothing read."
         log.info(message)
         return ReadOutcome(source.name, skipped=message)
     preview_stream = source.preview[0] if source.preview else None
-    land = Landing(store, source.name, run_id=run_id, log=log, label=source.label, preview_stream=preview_stream)
+    land = Landing(store, source.name, run_id=run_id, log=log, label=source.label, preview_stream=preview_stream,
+                   checkpoints=checkpoints)
     outcome = ReadOutcome(source.name, streams=land.streams, preview=land.preview)
     started = time.monotonic()
     client = None
     try:
         client = resource.client()
-        source.read(client, land)
+        source.read(client, land, window)
     except ConnectorError as exc:
         outcome.error = str(exc)
         log.error(
