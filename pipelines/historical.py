@@ -1,10 +1,12 @@
 """`historical_load`: the first import of everything a platform has seen.
 
-Not partitioned: it reads each source whole, then runs the same normalize,
-merge and push stages as the daily job. Each source is its own op
-(`load_<source>`), so under Dagster's multiprocess executor the sources load
-in parallel as separate steps; then `merge_persons`, then one `push_<target>`
-per CRM, then `load_report`. A source that fails is recorded and reported
+Not partitioned: it reads each source whole (every conversation, not a
+window of days), then runs the same normalize, merge and push stages as the
+daily job. Each source is its own op (`load_<source>`: read, then normalize
+its contacts and conversations), so under Dagster's multiprocess executor
+the sources load in parallel as separate steps; then `merge_persons` (which
+links conversations to persons and rolls them up), then one `push_<target>`
+per CRM (contacts, then one activity per conversation), then `load_report`. A source that fails is recorded and reported
 (the others still load, merge and push); `load_report` then fails the run
 naming it. Every write is an idempotent upsert, so a load that is killed and
 started again sends nothing twice that had succeeded.
@@ -22,12 +24,12 @@ checkpoints are cleared, so the next `historical_load` starts over
 
 import dagster as dg
 
-from pipelines.assets.crm import TARGETS, sync_target, target_step
+from pipelines.assets.crm import TARGETS, activity_step, sync_activities, sync_target, target_step
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
 from pipelines.sources import SOURCES, Source
 from pipelines.steps.checkpoint import HistoricalCheckpoints, clear_checkpoints
-from pipelines.steps.normalize import normalize_pending
+from pipelines.steps.normalize import normalize_conversations, normalize_pending
 from pipelines.steps.persons import rebuild_persons
 from pipelines.steps.read import read_source
 from pipelines.summary import summarize
@@ -38,13 +40,16 @@ def load_op(source: Source) -> dg.OpDefinition:
         name=f"load_{source.name}",
         out=dg.Out(dg.Nothing),
         required_resource_keys={"state", "settings", source.name},
-        description=f"Read every {source.label} record ({', '.join(source.streams)}) and normalize its people.",
+        description=f"Read every {source.label} record ({', '.join(source.streams)}) and normalize its people "
+        "and conversations.",
     )
     def _load(context: dg.OpExecutionContext) -> None:
         store = context.resources.state.store()
-        checkpoints = HistoricalCheckpoints(store, source.name, label=source.label, log=context.log, run_id=context.run_id)
+        checkpoints = HistoricalCheckpoints(
+            store, source.name, label=source.label, log=context.log, run_id=context.run.run_id
+        )
         outcome = read_source(
-            source, getattr(context.resources, source.name), store, run_id=context.run_id, log=context.log,
+            source, getattr(context.resources, source.name), store, run_id=context.run.run_id, log=context.log,
             checkpoints=checkpoints,
         )
         checkpoints.log_done()
@@ -54,9 +59,15 @@ def load_op(source: Source) -> dg.OpDefinition:
         if source.contact_stream:
             normalized = normalize_pending(
                 store, source.name, source.contact_stream,
-                region=context.resources.settings.default_region, run_id=context.run_id,
+                region=context.resources.settings.default_region, run_id=context.run.run_id,
             )
             record(context, store, source.contacts_asset, normalized.as_metadata())
+        if source.conversation_stream:
+            conversations = normalize_conversations(
+                store, source.name, source.conversation_stream,
+                region=context.resources.settings.default_region, run_id=context.run.run_id,
+            )
+            record(context, store, source.conversations_asset, conversations.as_metadata())
 
     return _load
 
@@ -76,10 +87,16 @@ def push_op(target: str) -> dg.OpDefinition:
         required_resource_keys={"state", "settings", target},
     )
     def _push(context: dg.OpExecutionContext) -> None:
-        sync_target(
-            context, context.resources.state.store(), target,
-            getattr(context.resources, target), context.resources.settings.dry_run, target_step(target),
-        )
+        store, resource = context.resources.state.store(), getattr(context.resources, target)
+        dry_run = context.resources.settings.dry_run
+        contacts = sync_target(context, store, target, resource, dry_run, target_step(target))
+        if not resource.enabled:
+            return
+        activities = sync_activities(context, store, target, resource, dry_run, activity_step(target), days=None)
+        context.add_output_metadata({
+            **{f"contacts: {k}": v for k, v in contacts.items()},
+            **{f"activities: {k}": v for k, v in activities.items() if k != "per day"},
+        })
 
     return _push
 
@@ -88,7 +105,7 @@ def push_op(target: str) -> dg.OpDefinition:
 def load_report(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
     """Log the load's summary; fail naming every source that failed, else clear the load's checkpoints."""
     store = state.store()
-    summary = summarize(store, context.run_id)
+    summary = summarize(store, context.run.run_id)
     context.log.info("historical_load summary:\n" + "\n".join(summary.text()))
     if summary.failures:
         context.log.info("checkpoints kept: the next historical_load resumes each listing where this one stopped")

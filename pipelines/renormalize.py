@@ -72,11 +72,11 @@ def renormalize_op(source: Source) -> dg.OpDefinition:
         store = context.resources.state.store()
         region = context.resources.settings.default_region
         if source.contact_stream:
-            stats = normalize_pending(store, source.name, source.contact_stream, region=region, run_id=context.run_id)
+            stats = normalize_pending(store, source.name, source.contact_stream, region=region, run_id=context.run.run_id)
             record(context, store, source.contacts_asset, stats.as_metadata())
         if source.conversation_stream:
             stats = normalize_conversations(
-                store, source.name, source.conversation_stream, region=region, run_id=context.run_id
+                store, source.name, source.conversation_stream, region=region, run_id=context.run.run_id
             )
             record(context, store, source.conversations_asset, stats.as_metadata())
 

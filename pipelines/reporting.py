@@ -33,7 +33,7 @@ def record(
     """
     if status is None:
         status = "skipped" if stats.get("skipped") else "failed" if stats.get("error") else "success"
-    store.record_run(context.run_id, job or context.job_name, step, partition_label(context), status, stats)
+    store.record_run(context.run.run_id, job or context.job_name, step, partition_label(context), status, stats)
 
 
 def record_days(
@@ -44,7 +44,7 @@ def record_days(
 ) -> None:
     """Keep a step's figures per day of its partition range: in the store (`run_days`)
     and, for an asset, as one observation per day partition in the Dagster UI."""
-    store.record_days(context.run_id, step, days)
+    store.record_days(context.run.run_id, step, days)
     if not isinstance(context, dg.AssetExecutionContext):
         return
     partitions = set(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else set()

@@ -358,9 +358,11 @@ class GatedAgentClara(AgentClaraApp):
 
 
 class Sandbox:
-    def __init__(self, tmp_path: Path, contacts: int = CONTACTS, gate: int | None = None) -> None:
+    def __init__(self, tmp_path: Path, contacts: int = CONTACTS, gate: int | None = None,
+                 conversations: int = 0) -> None:
         # Server-side limits lifted: the client's own pacing is not what this is about.
-        self.agentclara = GatedAgentClara(gate, contacts=contacts, conversations=0, per_minute=None, per_10s=None)
+        self.agentclara = GatedAgentClara(gate, contacts=contacts, conversations=conversations, per_minute=None,
+                                          per_10s=None)
         self.hubspot = HubSpotApp()
         self.servers = [ServerThread(self.agentclara).start(), ServerThread(self.hubspot).start()]
         self.db = f"sqlite:///{tmp_path / 'state.db'}"
@@ -498,6 +500,32 @@ def test_a_failed_load_keeps_its_checkpoints_and_a_successful_one_clears_them(tm
         assert run_historical(box.env).success
         assert box.agentclara.pages_asked(since=before) == [245]  # one page: the listing was done
         assert saved_checkpoints(box.store) == {}
+    finally:
+        box.stop()
+
+
+def test_a_load_brings_every_conversation_as_one_activity_on_its_contact(tmp_path: Path) -> None:
+    box = Sandbox(tmp_path, contacts=150, conversations=120)
+    try:
+        assert run_historical(box.env).success
+        stored = {row.record_id: row for chunk in box.store.iter_conversations() for row in chunk}
+        # Every conversation there is, whatever its day: no window in a historical load.
+        assert set(stored) == set(box.agentclara.conversation_ids())
+        linked = {cid: row for cid, row in stored.items() if row.person_key}
+        assert linked
+        engagements = box.hubspot.notes() + box.hubspot.communications()
+        note_ids = {note["id"] for note in box.hubspot.notes()}
+        by_key = {e["properties"]["agent_sync_activity_key"]: e for e in engagements}
+        assert len(by_key) == len(engagements) == len(linked)
+        for cid, row in linked.items():
+            engagement = by_key[f"agentclara:{cid}"]
+            contact_id = box.store.sync_rows("hubspot", "contact", [row.person_key])[row.person_key].crm_id
+            kind = "notes" if engagement["id"] in note_ids else "communications"
+            assert box.hubspot.associated(kind, engagement["id"], "contacts") == [contact_id]
+
+        assert run_historical(box.env).success  # a second load sends nothing new
+        assert len(box.hubspot.notes() + box.hubspot.communications()) == len(engagements)
+        assert not box.hubspot.requests("POST", "/batch/update")
     finally:
         box.stop()
 

@@ -27,7 +27,7 @@ def sync_report(context: dg.AssetExecutionContext, state: StateStoreResource) ->
     the step fails naming each one with its message, so the run ends failed
     and clear while everything else was synced.
     """
-    summary = summarize(state.store(), context.run_id)
+    summary = summarize(state.store(), context.run.run_id)
     metadata = summary.as_metadata()
     for line in summary.incomplete:
         context.log.warning(f"{line.name}: listings may be incomplete: {dict(line.incomplete)}")

@@ -43,7 +43,7 @@ def read_asset(source: Source) -> dg.AssetsDefinition:
         store = context.resources.state.store()
         window = read_window(context, context.resources.settings.conversation_lookback_days)
         outcome = read_source(
-            source, getattr(context.resources, source.name), store, run_id=context.run_id, log=context.log,
+            source, getattr(context.resources, source.name), store, run_id=context.run.run_id, log=context.log,
             window=window,
         )
         metadata = outcome.as_metadata()
@@ -74,7 +74,7 @@ def contacts_asset(source: Source) -> dg.AssetsDefinition:
         store = context.resources.state.store()
         stats = normalize_pending(
             store, source.name, source.contact_stream, region=context.resources.settings.default_region,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
         metadata = stats.as_metadata()
         record(context, store, source.contacts_asset, metadata)
@@ -110,7 +110,7 @@ def conversations_asset(source: Source) -> dg.AssetsDefinition:
         store = context.resources.state.store()
         stats = normalize_conversations(
             store, source.name, source.conversation_stream, region=context.resources.settings.default_region,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
         )
         metadata = stats.as_metadata()
         record(context, store, source.conversations_asset, metadata)
