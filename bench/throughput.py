@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.emulator import EmulatorProcess
-from connectors.agentclara import RATE_LIMITS, AgentClaraSource
+from connectors.agentclara import DOCUMENTED_LIMITS, AgentClaraSource
 from sandbox.agentclara import DEFAULT_KEY
 
 LATENCY_S = 0.15
 BURST_WINDOW_S = 10.0  # the binding window: 100 requests in any 10 s
-CEILING_RPS = min(limit / period for limit, period in RATE_LIMITS)  # 10/s
+CEILING_RPS = min(limit / period for limit, period in DOCUMENTED_LIMITS)  # 10/s
 
 
 class _SendLog(httpx.HTTPTransport):

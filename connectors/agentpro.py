@@ -9,11 +9,12 @@ pager and marks the listing truncated instead of looping.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal, Sequence
 from urllib.parse import quote
 
 from connectors.errors import ConfigError
 from connectors.http import SourceBase, check_api_key
+from connectors.paging import OffsetPager
 
 DEFAULT_BASE_URL = "https://agentpro.chat"
 ENV_KEY = "AGENTPRO_API_KEY"
@@ -70,7 +71,7 @@ class AgentProSource(SourceBase):
         """Every chatbot of the organisation."""
         return self._expect(self._unwrap(self.client.get_json(CHATBOTS_PATH), CHATBOTS_PATH), list, CHATBOTS_PATH)
 
-    def iter_conversation_pages(self, chatbot_id: str) -> Iterator[list[dict]]:
+    def iter_conversation_pages(self, chatbot_id: str) -> OffsetPager:
         """One chatbot's conversations, page by page, de-duplicated by id."""
 
         def fetch(offset: int, limit: int) -> list[dict]:

@@ -6,7 +6,7 @@ header, and asks for "a few hundred requests per minute" at most, so the
 limiter stays well under that. Conversation export is on Chatloom's
 roadmap; when it ships it is one more method here:
 
-    def iter_conversation_pages(self) -> Iterator[list[dict]]:
+    def iter_conversation_pages(self) -> OffsetPager:
         return self._paged("conversations", <fetch(offset, limit)>, page_size=..., max_page_size=...)
 
 on the same pager, limiter and retry budget as every other source.

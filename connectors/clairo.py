@@ -11,10 +11,11 @@ silently.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 from connectors.http import SourceBase, check_api_key
+from connectors.paging import OffsetPager
 
 DEFAULT_BASE_URL = "https://clairo.tech/api/v1"
 ENV_KEY = "CLAIRO_API_KEY"
@@ -64,7 +65,7 @@ class ClairoSource(SourceBase):
         """Every agent of the business (one call; the list is not paged)."""
         return self._member(self.client.get_json(AGENTS_PATH), AGENTS_KEY, AGENTS_PATH)
 
-    def iter_conversation_pages(self, agent_id: str | None = None) -> Iterator[list[dict]]:
+    def iter_conversation_pages(self, agent_id: str | None = None) -> OffsetPager:
         """Conversations (of one agent, if given), page by page, offset probed."""
         stream = f"conversations[agent={agent_id}]" if agent_id else "conversations"
         params = {"agentId": agent_id} if agent_id else {}
@@ -75,7 +76,7 @@ class ClairoSource(SourceBase):
         path = f"{CONVERSATIONS_PATH}/{quote(str(conversation_id), safe='')}"
         return self._expect(self.client.get_json(path), dict, path)
 
-    def iter_brief_pages(self) -> Iterator[list[dict]]:
+    def iter_brief_pages(self) -> OffsetPager:
         """Discovery briefs (summaries; `get_brief` adds the answers), page by page."""
         return self._probed("briefs", BRIEFS_PATH, BRIEFS_KEY, {})
 
@@ -93,7 +94,7 @@ class ClairoSource(SourceBase):
             return None
         return all(verdicts)
 
-    def _probed(self, stream: str, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict]]:
+    def _probed(self, stream: str, path: str, key: str, params: dict[str, Any]) -> OffsetPager:
         def fetch(offset: int, limit: int) -> list[dict]:
             query = {**params, "limit": limit}
             if offset:

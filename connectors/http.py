@@ -347,7 +347,9 @@ class SourceBase:
             base_url=base_url,
             headers=headers,
             limiter=self.limiter,
-            max_connections=max(concurrency, 4),
+            # A listing's page fetches and its detail fetches run at once:
+            # one connection each, so no thread waits on (or races for) another's.
+            max_connections=max(2 * concurrency, 4),
             auth_hints=auth_hints,
             **client_options,
         )
@@ -406,8 +408,14 @@ class SourceBase:
         page_size: int,
         max_page_size: int,
         on_loop: Literal["raise", "stop"] = "raise",
-    ) -> Iterator[list[dict]]:
-        """Pages of one listing, de-duplicated and shift-checked (see connectors.paging)."""
+        key: str | None = None,
+    ) -> OffsetPager:
+        """One listing, de-duplicated and shift-checked (see connectors.paging), not started yet.
+
+        Handed out unstarted so that a historical load can make it resumable
+        (`OffsetPager.track`: a checkpoint under `key`, default `stream`, and
+        a size estimate) without the read function knowing.
+        """
         pager = OffsetPager(
             fetch,
             page_size=page_size,
@@ -416,10 +424,11 @@ class SourceBase:
             on_loop=on_loop,
             service=self.name,
             stream=stream,
+            key=key,
         )
         with self._lock:
             self._listings.append((stream, pager.stats))
-        yield from pager.pages()
+        return pager
 
     def _warn(self, message: str) -> None:
         logger.warning("%s: %s", self.name, message)

@@ -34,6 +34,10 @@ from pipelines.definitions import build_definitions
 from pipelines.state import StateStore
 from pipelines.steps.checkpoint import HistoricalCheckpoints, Progress, checkpoint_name, saved_checkpoints
 from sandbox.agentclara import AgentClaraApp
+from sandbox.agentpro import DEFAULT_KEY as AGENTPRO_KEY
+from sandbox.agentpro import AgentProApp
+from sandbox.clairo import DEFAULT_KEY as CLAIRO_KEY
+from sandbox.clairo import ClairoApp
 from sandbox.http import Request, Response, ServerThread
 from sandbox.hubspot import DEFAULT_TOKEN, HubSpotApp
 
@@ -528,6 +532,32 @@ def test_a_load_brings_every_conversation_as_one_activity_on_its_contact(tmp_pat
         assert not box.hubspot.requests("POST", "/batch/update")
     finally:
         box.stop()
+
+
+def test_every_sources_listings_are_checkpointed(tmp_path: Path) -> None:
+    """Clairo and AgentPro listings are tracked like AgentClara's: a failed load keeps where each one stopped."""
+    clairo, agentpro = ClairoApp(briefs=130, conversations=40, per_minute=None), \
+        AgentProApp(chatbots=2, conversations=120, per_minute=None, per_second=None)
+    servers = [ServerThread(clairo).start(), ServerThread(agentpro).start(), ServerThread(HubSpotApp()).start()]
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    env = {
+        "SYNC_DATABASE_URL": store_url,
+        "CLAIRO_API_KEY": CLAIRO_KEY, "CLAIRO_BASE_URL": servers[0].url + ClairoApp.BASE_PATH,
+        "AGENTPRO_API_KEY": AGENTPRO_KEY, "AGENTPRO_BASE_URL": servers[1].url,
+        "HUBSPOT_ACCESS_TOKEN": "wrong-token-0123456789", "HUBSPOT_BASE_URL": servers[2].url,
+    }
+    try:
+        assert not run_historical(env).success  # loaded, then the push failed: checkpoints kept
+        saved = saved_checkpoints(StateStore(store_url))
+        expected = {checkpoint_name("clairo", "briefs"): 130,
+                    checkpoint_name("clairo", "conversations"): len(list(clairo.conversation_ids()))}
+        for bot in agentpro.chatbots:
+            expected[checkpoint_name("agentpro", f"conversations[chatbot={bot['id']}]")] = len(
+                list(agentpro.conversation_ids(bot["id"])))
+        assert {name: value["records"] for name, value in saved.items()} == expected
+    finally:
+        for server in servers:
+            server.stop()
 
 
 if __name__ == "__main__":  # the kill test's child: env as JSON
