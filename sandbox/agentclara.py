@@ -26,10 +26,9 @@ from typing import Any
 
 from sandbox.common import (
     Clock,
+    EnvelopedSourceApp,
     HttpError,
     KeyedRateLimits,
-    SourceApp,
-    bearer_token,
     iso_z,
     json_body,
     page_args,
@@ -126,7 +125,7 @@ class LiveOrder:
         return list(itertools.islice(self.iter_from(offset), limit))
 
 
-class AgentClaraApp(SourceApp):
+class AgentClaraApp(EnvelopedSourceApp):
     """The AgentClara REST API over seeded contacts and conversations."""
 
     def __init__(
@@ -178,31 +177,6 @@ class AgentClaraApp(SourceApp):
         self.route("PATCH", "/conversations/{conversation_id}", self._update_conversation)
         self.route("POST", "/conversations/{conversation_id}/messages", self._send_message)
         self.route("POST", "/conversations/{conversation_id}/close", self._close_conversation)
-
-    # --- service behaviour ----------------------------------------------------------
-
-    def error_response(self, status: int, message: str) -> Response:
-        return Response(status, {"success": False, "error": message})
-
-    def throttled_response(self) -> Response:
-        headers = {"Retry-After": "1"} if self.retry_after_header else {}
-        return Response(429, {"success": False, "error": "Rate limit exceeded"}, headers)
-
-    def before(self, request: Request) -> Response | None:
-        key = bearer_token(request)
-        if key is None or key not in self.api_keys:
-            return self.error_response(401, "Invalid API key")
-        decision = self.limits.hit(key)
-        if not decision.allowed:
-            response = self.throttled_response()
-            if self.retry_after_header:
-                response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
-            return response
-        return None
-
-    @staticmethod
-    def _ok(data: Any, status: int = 200) -> Response:
-        return Response(status, {"success": True, "data": data})
 
     # --- contacts ---------------------------------------------------------------------
 

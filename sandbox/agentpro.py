@@ -21,10 +21,9 @@ from typing import Any, Literal
 
 from sandbox.common import (
     Clock,
+    EnvelopedSourceApp,
     HttpError,
     KeyedRateLimits,
-    SourceApp,
-    bearer_token,
     iso_ms,
     json_body,
     page_args,
@@ -99,8 +98,10 @@ def visitor_fields(person: Person | None, channel: str, rng: random.Random) -> d
     return fields
 
 
-class AgentProApp(SourceApp):
+class AgentProApp(EnvelopedSourceApp):
     """The AgentPro REST API over seeded chatbots and conversations."""
+
+    invalid_key_message = "Invalid or missing API key"
 
     def __init__(
         self,
@@ -185,31 +186,6 @@ class AgentProApp(SourceApp):
                 conversation.messages.pop()  # the visitor left before the answer
             conversation.updated = moment
             self._conversations[conversation.id] = conversation
-
-    # --- service behaviour ----------------------------------------------------------------
-
-    def error_response(self, status: int, message: str) -> Response:
-        return Response(status, {"success": False, "error": message})
-
-    def throttled_response(self) -> Response:
-        headers = {"Retry-After": "1"} if self.retry_after_header else {}
-        return Response(429, {"success": False, "error": "Rate limit exceeded"}, headers)
-
-    def before(self, request: Request) -> Response | None:
-        key = bearer_token(request)
-        if key is None or key not in self.api_keys:
-            return self.error_response(401, "Invalid or missing API key")
-        decision = self.limits.hit(key)
-        if not decision.allowed:
-            response = self.throttled_response()
-            if self.retry_after_header:
-                response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
-            return response
-        return None
-
-    @staticmethod
-    def _ok(data: Any) -> Response:
-        return Response(200, {"success": True, "data": data})
 
     # --- routes ------------------------------------------------------------------------------
 

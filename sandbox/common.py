@@ -49,6 +49,43 @@ class SourceApp(App):
             return self.error_response(exc.status, exc.message)
 
 
+class EnvelopedSourceApp(SourceApp):
+    """AgentClara's and AgentPro's shared shape: `{"success": true, "data": ...}` or
+    `{"success": false, "error": "..."}`, Bearer keys, per-key rate windows.
+
+    Subclasses set `api_keys`, `limits` (KeyedRateLimits) and
+    `retry_after_header`, and word their 401 in `invalid_key_message`.
+    """
+
+    invalid_key_message = "Invalid API key"
+    api_keys: Any
+    limits: "KeyedRateLimits"
+    retry_after_header: bool
+
+    def error_response(self, status: int, message: str) -> Response:
+        return Response(status, {"success": False, "error": message})
+
+    def throttled_response(self) -> Response:
+        headers = {"Retry-After": "1"} if self.retry_after_header else {}
+        return Response(429, {"success": False, "error": "Rate limit exceeded"}, headers)
+
+    def before(self, request: Request) -> Response | None:
+        key = bearer_token(request)
+        if key is None or key not in self.api_keys:
+            return self.error_response(401, self.invalid_key_message)
+        decision = self.limits.hit(key)
+        if not decision.allowed:
+            response = self.throttled_response()
+            if self.retry_after_header:
+                response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
+            return response
+        return None
+
+    @staticmethod
+    def _ok(data: Any, status: int = 200) -> Response:
+        return Response(status, {"success": True, "data": data})
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer ...` header, or None."""
     match = _BEARER.match(request.header("authorization") or "")

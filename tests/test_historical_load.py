@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -304,6 +305,23 @@ class TestProgress:
         metadata = checkpoints.metadata()
         assert metadata["contacts estimated total"] == pager.stats.estimated_total
         assert metadata["contacts checkpoint offset"] == 1_000
+
+    def test_the_last_line_gives_the_rate_up_to_the_listings_last_page(self, tmp_path: Path) -> None:
+        """A listing that ended long before the load did is not shown slowing down in its last line."""
+        now = [0.0]
+        lines: list[str] = []
+        log = type("Log", (), {"info": lambda self, m: lines.append(m), "warning": lambda self, m: lines.append(m)})()
+        store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+        checkpoints = HistoricalCheckpoints(store, "agentclara", label="AgentClara", log=log, estimate=False,
+                                            every_s=1_000.0, clock=lambda: now[0])
+        pager = checkpoints.attach("contacts", OffsetPager(Listing(1_000), page_size=100, max_page_size=100,
+                                                           stream="contacts"))
+        for _page in pager:
+            now[0] += 1.0  # ~100 records a second while it pages
+        now[0] += 600.0  # then the load goes on with other listings
+        checkpoints.log_done()
+        rate = int(re.search(r"([\d,]+) records/s", lines[-1]).group(1).replace(",", ""))
+        assert 90 <= rate <= 110, lines[-1]
 
 
     @pytest.mark.parametrize("inserted, said", [

@@ -16,7 +16,7 @@ it too; `sync_report`, downstream of every target, is then not reached.
 """
 
 
-from typing import Any
+from typing import Any, Callable
 
 import dagster as dg
 
@@ -44,21 +44,43 @@ def sync_target(
     step: str,
 ) -> dict[str, Any]:
     """Push changed persons to one target; returns the metadata to show."""
+    stats = _pushed(context, store, target, resource, step,
+                    lambda: push_persons(store, resource.sink(dry_run=dry_run), dry_run=dry_run))
+    if stats is None:
+        return {"skipped": _off(target)}
+    if stats.stopped:
+        context.log.warning(f"{target} sync stopped early, progress kept: {stats.stopped}")
+    return stats.as_metadata()
+
+
+def _off(target: str) -> str:
+    return f"{TARGETS[target]} not set: {target} is off, nothing sent."
+
+
+def _pushed(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    store: StateStore,
+    target: str,
+    resource: Any,
+    step: str,
+    push: Callable[[], Any],
+) -> Any:
+    """Run `push` and record its outcome in the run history: None (logged) when the target is off.
+
+    A connector error (auth, missing fields, outage past the retry budget)
+    is recorded as the step's failure, then fails the step with its message.
+    """
     if not resource.enabled:
-        message = f"{TARGETS[target]} not set: {target} is off, nothing sent."
-        context.log.info(message)
-        record(context, store, step, {"skipped": message})
-        return {"skipped": message}
+        context.log.info(_off(target))
+        record(context, store, step, {"skipped": _off(target)})
+        return None
     try:
-        stats = push_persons(store, resource.sink(dry_run=dry_run), dry_run=dry_run)
+        stats = push()
     except ConnectorError as exc:
         record(context, store, step, {"error": str(exc)}, status="failed")
         raise dg.Failure(description=str(exc), allow_retries=exc.retriable) from exc
-    metadata = stats.as_metadata()
-    record(context, store, step, metadata)
-    if stats.stopped:
-        context.log.warning(f"{target} sync stopped early, progress kept: {stats.stopped}")
-    return metadata
+    record(context, store, step, stats.as_metadata())
+    return stats
 
 
 def target_asset(target: str) -> dg.AssetsDefinition:
@@ -101,25 +123,16 @@ def sync_activities(
     days: tuple[str, str] | None,
 ) -> dict[str, Any]:
     """Push the changed activities of `days` (all when None) to one target; returns the metadata to show."""
-    if not resource.enabled:
-        message = f"{TARGETS[target]} not set: {target} is off, nothing sent."
-        context.log.info(message)
-        record(context, store, step, {"skipped": message})
-        return {"skipped": message}
-    try:
-        stats = push_activities(store, resource.sink(dry_run=dry_run, activities=True), days=days, dry_run=dry_run)
-    except ConnectorError as exc:
-        record(context, store, step, {"error": str(exc)}, status="failed")
-        raise dg.Failure(description=str(exc), allow_retries=exc.retriable) from exc
-    metadata = stats.as_metadata()
-    record(context, store, step, metadata)
+    stats = _pushed(context, store, target, resource, step, lambda: push_activities(
+        store, resource.sink(dry_run=dry_run, activities=True), days=days, dry_run=dry_run))
+    if stats is None:
+        return {"skipped": _off(target)}
     if days is not None:
         record_days(context, store, step, stats.day_stats())
     if stats.stopped:
         context.log.warning(f"{target} activities stopped early, progress kept: {stats.stopped}")
-    metadata["per day"] = md_table([{"day": day, **counts} for day, counts in stats.day_stats().items()],
-                                   ["day", *DAY_COUNTS])
-    return metadata
+    return {**stats.as_metadata(), "per day": md_table(
+        [{"day": day, **counts} for day, counts in stats.day_stats().items()], ["day", *DAY_COUNTS])}
 
 
 def activities_asset(target: str) -> dg.AssetsDefinition:

@@ -70,6 +70,7 @@ class Progress:
     offset: int = 0  # every record before it is landed
     landed: int = 0  # records landed by this run
     estimated_total: int | None = None
+    saved_at: float | None = None  # when the last page was landed
 
     def rate(self, now: float) -> float:
         elapsed = now - self.started
@@ -162,7 +163,7 @@ class StoredListing:
         self.owner.store.set_checkpoint(self.name, value)
         self.progress.offset = point.offset
         self.progress.landed = self.pager.stats.records_yielded
-        now = self.owner.clock()
+        now = self.progress.saved_at = self.owner.clock()
         if now - self._last_log >= self.owner.every_s:
             self._last_log = now
             self.owner.log.info(self.progress.line(now))
@@ -227,7 +228,7 @@ class HistoricalCheckpoints:
         return figures
 
     def log_done(self) -> None:
-        """A last progress line per listing, whatever the interval."""
+        """A last progress line per listing, whatever the interval, its rate up to its last page."""
         now = self.clock()
         for listing in self.listings:
-            self.log.info(listing.progress.line(now))
+            self.log.info(listing.progress.line(listing.progress.saved_at or now))
