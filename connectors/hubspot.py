@@ -180,6 +180,15 @@ class _Item:
 
 
 @dataclass
+class _Move:
+    """A re-keyed person, written by id onto the contact it was synced as."""
+
+    key: str
+    properties: dict[str, str]
+    crm_id: str | None
+
+
+@dataclass
 class _Activity:
     key: str
     object_type: str
@@ -465,6 +474,33 @@ class HubSpotSink:
                     item.keys[0], False, error="HubSpot answered without a result or error for this record",
                     error_code="NO_RESULT")
 
+    def move(
+        self,
+        persons: Sequence[tuple[Mapping[str, Any], str]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Update re-keyed persons by contact id (batch/update); a contact deleted meanwhile is upserted.
+
+        The old key in `agent_sync_person_key` is cleared (or replaced, for a
+        person still without email), so it can never match another person.
+        """
+        moves = [_Move(str(person["person_key"]), {mapping.PERSON_KEY_PROPERTY: "", **self.properties(person)},
+                       crm_id) for person, crm_id in persons]
+        if self.dry_run:
+            return [SyncOutcome(item.key, True, item.crm_id) for item in moves]
+        outcomes: dict[str, SyncOutcome] = {}
+        gone: list[_Move] = []
+        for chunk in _chunks(moves, self.batch_size):
+            self._update_chunk(self._contacts, "contacts", list(chunk), outcomes, gone)
+            if on_batch:
+                on_batch([outcomes[item.key] for item in chunk if item.key in outcomes])
+        deleted = {item.key for item in gone}
+        if deleted:
+            log.info("HubSpot: %d moved contact(s) no longer exist; upserting them instead", len(deleted))
+            outcomes.update((o.key, o) for o in self.upsert(
+                [person for person, _ in persons if str(person["person_key"]) in deleted], on_batch))
+        return list(outcomes.values())
+
     # ----------------------------------------------------------- engagements
     def activity(self, conversation: Mapping[str, Any], contact_id: str | None) -> dict[str, Any]:
         """What HubSpot would receive for a conversation (the engine hashes it for diffing)."""
@@ -522,20 +558,20 @@ class HubSpotSink:
         """batch/update the engagements with a known id; returns those HubSpot no longer has."""
         gone: list[_Activity] = []
         for chunk in _chunks(items, MAX_BATCH):
-            self._update_chunk(object_type, list(chunk), outcomes, gone)
+            self._update_chunk(self._engagements[object_type][0], object_type, list(chunk), outcomes, gone)
         return gone
 
-    def _update_chunk(self, object_type: str, chunk: list[_Activity], outcomes: dict[str, SyncOutcome],
-                      gone: list[_Activity]) -> None:
-        api = self._engagements[object_type][0]
+    def _update_chunk(self, api: Any, object_type: str, chunk: list[Any], outcomes: dict[str, SyncOutcome],
+                      gone: list[Any]) -> None:
+        """batch/update by id (items with key, crm_id, properties); what HubSpot no longer has goes to `gone`."""
         body = {"inputs": [{"id": item.crm_id, "properties": item.properties, "objectWriteTraceId": str(i)}
                            for i, item in enumerate(chunk)]}
         reply = self._call(api.update_with_http_info, body)
         if reply.status in (400, 404):  # the whole batch refused: split; alone, a 404 means deleted
             if len(chunk) > 1:
                 middle = len(chunk) // 2
-                self._update_chunk(object_type, chunk[:middle], outcomes, gone)
-                self._update_chunk(object_type, chunk[middle:], outcomes, gone)
+                self._update_chunk(api, object_type, chunk[:middle], outcomes, gone)
+                self._update_chunk(api, object_type, chunk[middle:], outcomes, gone)
                 return
             error = reply.body if isinstance(reply.body, dict) else {}
             if reply.status == 404 or error.get("category") == "OBJECT_NOT_FOUND":

@@ -67,7 +67,9 @@ from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
     SalesforceOperationError,
+    SalesforceMalformedRequest,
     SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
 )
 from simple_salesforce.login import SalesforceLogin
 
@@ -345,6 +347,10 @@ RETRYABLE_RECORD_CODES = frozenset({
 })
 
 
+# A record that is no longer there: a moved person is upserted instead.
+GONE_CODES = frozenset({"NOT_FOUND", "ENTITY_IS_DELETED"})
+
+
 def _failure(key: str, code: str, message: str) -> SyncOutcome:
     return SyncOutcome(key=key, ok=False, error=message or code, error_code=code,
                        permanent=code not in RETRYABLE_RECORD_CODES)
@@ -588,6 +594,51 @@ class SalesforceSink:
         log.info("salesforce: upserted %d %s (%d created, %d failed)", ok, self.object_name,
                  sum(o.created for o in outcomes), len(outcomes) - ok)
         return outcomes
+
+    def move(
+        self,
+        persons: Sequence[tuple[Mapping[str, Any], str]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Update re-keyed persons by record Id, their external id set to the new key.
+
+        One PATCH per record: a re-key is rare (a phone-only customer who
+        later gives an email), so this path stays simple. A record deleted in
+        Salesforce meanwhile is upserted instead.
+        """
+        if not self._prepared:
+            self.prepare()
+        outcomes: list[SyncOutcome] = []
+        gone: list[Mapping[str, Any]] = []
+        for person, record_id in persons:
+            key = str(person["person_key"])
+            if self.dry_run:
+                outcomes.append(SyncOutcome(key=key, ok=True, crm_id=record_id, error_code="DRY_RUN"))
+                continue
+            error = self._call(f"update {self.object_name} {record_id}",
+                               lambda: self._update_by_id(record_id, self.properties(person)))
+            if error is not None and error[0] in GONE_CODES:
+                gone.append(person)
+                continue
+            outcome = SyncOutcome(key=key, ok=True, crm_id=record_id) if error is None else _failure(key, *error)
+            outcomes.append(outcome)
+            if on_batch:
+                on_batch([outcome])
+        if gone:
+            log.info("salesforce: %d moved %s record(s) no longer exist; upserting them instead",
+                     len(gone), self.object_name)
+            outcomes += self.upsert(gone, on_batch)
+        return outcomes
+
+    def _update_by_id(self, record_id: str, fields: Mapping[str, Any]) -> tuple[str, str] | None:
+        """None when updated; else the record-level (errorCode, message)."""
+        try:
+            getattr(self.sf, self.object_name).update(record_id, dict(fields))
+        except SalesforceResourceNotFound:
+            return "NOT_FOUND", f"{self.object_name} {record_id} does not exist"
+        except SalesforceMalformedRequest as exc:
+            return _first_error(exc.content)
+        return None
 
     def _upsert_collections(self, obj: str, key_field: str, records: Sequence[tuple[str, dict[str, Any]]],
                             outcomes: list[SyncOutcome]) -> None:

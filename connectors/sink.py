@@ -48,3 +48,15 @@ class ContactSink(Protocol):
         batch as the CRM answers, so progress is recorded before the next
         batch is sent.
         """
+
+    def move(
+        self,
+        persons: Sequence[tuple[Mapping[str, Any], str]],
+        on_batch: Callable[[list[SyncOutcome]], None] | None = None,
+    ) -> list[SyncOutcome]:
+        """Write re-keyed persons onto the CRM records (person, crm id) they were synced as before.
+
+        The record's key property becomes the person's new key. A record
+        deleted in the CRM meanwhile is upserted instead. Same outcome
+        rules as `upsert`.
+        """

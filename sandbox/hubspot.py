@@ -713,7 +713,17 @@ class HubSpotApp(App):
                 if str(item.get("id")) not in self._objects[object_type]:
                     return _RecordError("OBJECT_NOT_FOUND", f"Object {item.get('id')} not found", "NOT_FOUND")
                 try:
-                    return self._validate_properties(object_type, item.get("properties") or {})
+                    properties = self._validate_properties(object_type, item.get("properties") or {})
+                    for name, value in properties.items():  # a unique value another record holds
+                        holder = self._lookup(object_type, name, value) if value and self._is_unique(
+                            object_type, name) else None
+                        if holder is not None and holder["id"] != str(item["id"]):
+                            if name == "email":
+                                raise _RecordError("CONFLICT", f"Contact already exists. Existing ID: {holder['id']}",
+                                                   "CONFLICT")
+                            raise _invalid_property(name, f"{value} already has that value for property {name}",
+                                                    "INVALID_OPTION")
+                    return properties
                 except _RecordError as error:
                     return error
 

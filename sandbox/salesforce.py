@@ -295,6 +295,7 @@ class SalesforceApp(App):
         self.route("GET", data + "/sobjects", self._global_describe)
         self.route("GET", data + "/sobjects/{obj}/describe", self._describe)
         self.route("GET", data + "/sobjects/{obj}/{record_id}", self._get_record)
+        self.route("PATCH", data + "/sobjects/{obj}/{record_id}", self._update_record)
         self.route("GET", data + "/sobjects/{obj}/{key_field}/{key}", self._get_by_key)
         self.route("PATCH", data + "/sobjects/{obj}/{key_field}/{key}", self._upsert_single)
         self.route("PATCH", data + "/composite/sobjects/{obj}/{key_field}", self._upsert_collection)
@@ -471,6 +472,32 @@ class SalesforceApp(App):
             if record is None:
                 return self._errors(404, "NOT_FOUND", "The requested resource does not exist")
             return Response(200, self._record_view(obj, record, request.params["version"]))
+
+    def _update_record(self, request: Request) -> Response:
+        """PATCH /sobjects/{obj}/{Id}: update one record by Id (204), as the REST API does."""
+        obj, record_id = request.params["obj"], request.params["record_id"]
+        body = request.json()
+        if not isinstance(body, dict):
+            raise _BadRequest(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        with self._lock:
+            fields = self._fields(obj)
+            record = self._records[obj].get(record_id)
+            if record is None:
+                return self._errors(404, "NOT_FOUND", "The requested resource does not exist")
+            self._check_columns(obj, list(body))
+            for name, value in body.items():
+                spec = fields.get(name)
+                if spec is None or value in (None, ""):
+                    continue
+                if spec["type"] == "email" and not EMAIL_RE.match(str(value)):
+                    return self._errors(400, "INVALID_EMAIL_ADDRESS", f"{spec['label']}: invalid email address: {value}")
+                holder = self._lookup(obj, name, value) if spec["unique"] else None
+                if holder is not None and holder["Id"] != record_id:
+                    return self._errors(400, "DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value "
+                                                                f"on record with id: {holder['Id']}")
+            record.update({name: value for name, value in body.items() if name != "attributes"})
+            record["SystemModstamp"] = record["LastModifiedDate"] = _now()
+        return Response(204, None)
 
     def _get_by_key(self, request: Request) -> Response:
         obj, key_field = request.params["obj"], request.params["key_field"]

@@ -150,13 +150,14 @@ def test_a_person_without_stored_conversations_keeps_what_its_contacts_say(store
 
 
 def v1_store(url: str) -> sa.Engine:
-    """A store as the project's store v1 created it: no conversation columns, no run_days."""
+    """A store as the project's store v1 created it: no conversation columns, no run_days, no moved_from."""
     v1 = sa.MetaData()
     for table in tables.metadata.sorted_tables:
         if table.name == "run_days":
             continue
         columns = [c._copy() for c in table.columns
-                   if not (table.name == "records" and c.name in tables.RECORDS_V2_COLUMNS)]
+                   if not (table.name == "records" and c.name in tables.RECORDS_V2_COLUMNS)
+                   and not (table.name == "sync_state" and c.name == "moved_from")]
         copy = sa.Table(table.name, v1, *columns)
         for index in table.indexes:
             if index.name not in tables.RECORDS_V2_INDEXES:
@@ -179,8 +180,9 @@ def test_the_store_upgrades_from_v1_keeping_its_rows(store_url: str) -> None:
     assert set(tables.RECORDS_V2_COLUMNS) <= {c["name"] for c in inspector.get_columns("records")}
     assert set(tables.RECORDS_V2_INDEXES) <= {i["name"] for i in inspector.get_indexes("records")}
     assert inspector.has_table("run_days")
+    assert "moved_from" in {c["name"] for c in inspector.get_columns("sync_state")}
     with store.engine.connect() as conn:
-        assert migrations.current_version(conn) == migrations.LATEST == 2
+        assert migrations.current_version(conn) == migrations.LATEST == 3
     assert store.count("persons") == 1
     StateStore(store_url)  # a second open finds nothing to do
 

@@ -466,3 +466,35 @@ def test_an_activity_deleted_in_hubspot_is_created_again(
     [outcome] = make_sink(server).upsert_activities([conversation(1, contact_ids[0], crm_id="999999")])
     assert outcome.ok and outcome.created and outcome.crm_id != "999999"
     assert len(app.notes()) == 1
+
+
+# ------------------------------------------------------------ re-keyed persons
+def test_move_updates_the_old_contact_by_id_and_clears_its_old_key(app, server):
+    sink = make_sink(server)
+    sink.prepare()
+    (first,) = sink.upsert([phone_person("+15550009999")])
+    moved = person(9, phone="+15550009999")
+    (outcome,) = sink.move([(moved, first.crm_id)])
+    assert outcome.ok and outcome.crm_id == first.crm_id and not outcome.created
+    (contact,) = app.contacts()
+    assert contact["properties"]["email"] == "p9@example.com"
+    assert not contact["properties"].get(mapping.PERSON_KEY_PROPERTY)  # the old phone key cannot match again
+
+
+def test_move_of_a_contact_deleted_in_hubspot_upserts_it(app, server):
+    sink = make_sink(server)
+    sink.prepare()
+    heard: list[Any] = []
+    (outcome,) = sink.move([(person(1), "999999")], on_batch=heard.extend)
+    assert outcome.ok and outcome.created and outcome.crm_id != "999999"
+    assert [o.key for o in heard] == ["email:p1@example.com"]
+    assert len(app.contacts()) == 1
+
+
+def test_move_onto_an_email_another_contact_has_fails_for_that_person(app, server):
+    sink = make_sink(server)
+    sink.prepare()
+    first, _other = sink.upsert([phone_person("+15550009999"), person(2)])
+    (outcome,) = sink.move([(person(2, person_key="email:p2@example.com"), first.crm_id)])
+    assert not outcome.ok and outcome.error_code == "CONFLICT" and outcome.permanent
+    assert len(app.contacts()) == 2

@@ -452,3 +452,29 @@ def test_mapping_truncates_and_keys():
 )
 def test_parse_bulk_error(raw, expected):
     assert _parse_bulk_error(raw) == expected
+
+
+# ------------------------------------------------------------ re-keyed persons
+def test_move_updates_the_record_by_id_with_the_new_external_id(settings, app):
+    sink = make_sink(settings)
+    (first,) = sink.upsert([person(1, person_key="phone:+15550001111", email=None)])
+    (outcome,) = sink.move([(person(1), first.crm_id)])
+    assert outcome.ok and outcome.crm_id == first.crm_id
+    (lead,) = app.records("Lead")
+    assert lead["Id"] == first.crm_id and lead["Email"] == "person1@example.com"
+    assert lead["Agent_Contact_Id__c"] == "email:person1@example.com"
+
+
+def test_move_of_a_deleted_record_upserts_it(settings, app):
+    sink = make_sink(settings)
+    (outcome,) = sink.move([(person(2), "00Q000000000999AAA")])
+    assert outcome.ok and outcome.created and outcome.crm_id != "00Q000000000999AAA"
+    assert [lead["Email"] for lead in app.records("Lead")] == ["person2@example.com"]
+
+
+def test_move_onto_an_external_id_another_record_has_fails_for_that_person(settings, app):
+    sink = make_sink(settings)
+    first, _other = sink.upsert([person(3, person_key="phone:+15550003333", email=None), person(4)])
+    (outcome,) = sink.move([(person(4), first.crm_id)])
+    assert not outcome.ok and outcome.error_code == "DUPLICATE_VALUE" and outcome.permanent
+    assert len(app.records("Lead")) == 2

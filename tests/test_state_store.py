@@ -176,3 +176,46 @@ class TestConcurrentRuns:
         store = StateStore(store_url)
         assert store.count("raw_records") == 210
         assert store.count("sync_state") == 210
+
+
+class TestRekeyedPersons:
+    """A person whose key changes hands its CRM records to the new key (pipelines.steps.persons)."""
+
+    def test_the_crm_records_follow_a_phone_only_person_who_gets_an_email(self, store_url: str) -> None:
+        from pipelines.steps.persons import rebuild_persons
+
+        store = StateStore(store_url)
+        store.save_normalized(2, [_normalized("c1", None, "+15550001111")], [])
+        rebuild_persons(store)
+        store.record_sync("hubspot", "contact", [("phone:+15550001111", "h1", True, "101", None, None, False)])
+        store.record_sync("salesforce", "contact", [("phone:+15550001111", "h1", True, "00Q1", None, None, False)])
+
+        store.save_normalized(2, [_normalized("c1", "pat@example.com", "+15550001111", "h2")], [])
+        stats = rebuild_persons(store)
+
+        assert sorted((m.target, m.crm_id, m.carried) for m in stats.rekeyed) == [
+            ("hubspot", "101", True), ("salesforce", "00Q1", True)]
+        for target, crm_id in (("hubspot", "101"), ("salesforce", "00Q1")):
+            assert store.sync_rows(target, "contact", ["phone:+15550001111"]) == {}
+            row = store.sync_rows(target, "contact", ["email:pat@example.com"])["email:pat@example.com"]
+            assert (row.crm_id, row.moved_from, row.last_hash) == (crm_id, "phone:+15550001111", None)
+        # A successful sync under the new key ends the move.
+        store.record_sync("hubspot", "contact", [("email:pat@example.com", "h3", True, "101", None, None, False)])
+        assert store.sync_rows("hubspot", "contact", ["email:pat@example.com"])["email:pat@example.com"].moved_from \
+            is None
+
+    def test_a_new_key_with_its_own_crm_record_keeps_it_and_the_old_one_is_reported(self, store_url: str) -> None:
+        from pipelines.steps.persons import rebuild_persons
+
+        store = StateStore(store_url)
+        store.save_normalized(2, [_normalized("c1", None, "+15550001111"), _normalized("c2", "pat@example.com", None)], [])
+        rebuild_persons(store)
+        store.record_sync("hubspot", "contact", [("phone:+15550001111", "h1", True, "101", None, None, False),
+                                                 ("email:pat@example.com", "h1", True, "102", None, None, False)])
+
+        store.save_normalized(2, [_normalized("c3", "pat@example.com", "+15550001111")], [])  # the phone joins them
+        stats = rebuild_persons(store)
+
+        assert [(m.crm_id, m.old_key, m.new_key, m.carried) for m in stats.rekeyed] == [
+            ("101", "phone:+15550001111", "email:pat@example.com", False)]
+        assert store.sync_rows("hubspot", "contact", ["email:pat@example.com"])["email:pat@example.com"].crm_id == "102"

@@ -37,7 +37,14 @@ def _conversations_v2(conn: sa.Connection) -> None:
     tables.run_days.create(conn, checkfirst=True)
 
 
-STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2}
+def _sync_state_moved_from_v3(conn: sa.Connection) -> None:
+    """v2 -> v3: `sync_state.moved_from`, so a re-keyed person keeps its CRM record."""
+    if "moved_from" not in {column["name"] for column in sa.inspect(conn).get_columns("sync_state")}:
+        kind = tables.sync_state.c.moved_from.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE sync_state ADD COLUMN moved_from {kind}"))
+
+
+STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2, 2: _sync_state_moved_from_v3}
 LATEST = max(STEPS) + 1
 
 

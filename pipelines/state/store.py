@@ -128,6 +128,18 @@ class SyncRow:
     failed_hash: str | None
     error_permanent: bool
     crm_id: str | None
+    moved_from: str | None = None  # the older person key its CRM record was synced under (re-keyed)
+
+
+@dataclass(frozen=True)
+class Rekey:
+    """A person whose key changed (its records now make up `new_key`), and its CRM record in one target."""
+
+    target: str
+    old_key: str
+    new_key: str
+    crm_id: str
+    carried: bool  # False: `new_key` already had its own CRM record there, so two exist (reported)
 
 
 def _make_engine(url: str) -> sa.Engine:
@@ -527,6 +539,70 @@ class StateStore:
             self._upsert(conn, persons, changed, ["data", "content_hash", "updated_at"])
         return len(changed)
 
+    def carry_rekeyed_crm_records(self, stream: str = CONTACT_STREAM) -> list[Rekey]:
+        """Hand the CRM records of re-keyed persons to their new key, before those persons are dropped.
+
+        A person is re-keyed when its records now resolve to another key: a
+        phone-only customer who later gives an email (or whose phone turns
+        up on an emailed record) moves from "phone:+1..." to "email:...".
+        Its CRM contact must follow, or the next push would create a second
+        one. A person no record points at any more is looked up by what its
+        key was made of (its phone or email) and its `source_ids`; when all
+        of its records now sit under one key, each target's sync row moves
+        there with its CRM id, marked `moved_from`, and the sink writes that
+        record by id. When the new key already has a CRM record of its own,
+        the two CRM records are reported, not merged: merging is for a person
+        to decide in the CRM. (Records found by the old key's phone or email
+        only: a customer whose phone changed in the same day as they gave an
+        email is not followed.)
+        """
+        orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
+        moves: list[Rekey] = []
+        with self.engine.begin() as conn:
+            for old_key, data in conn.execute(sa.select(persons.c.person_key, persons.c.data).where(orphan)).all():
+                new_key = self._successor(conn, stream, old_key, data or {})
+                if new_key is None:
+                    continue
+                moves += self._carry(conn, old_key, new_key)
+        return moves
+
+    @staticmethod
+    def _successor(conn: sa.Connection, stream: str, old_key: str, data: Mapping[str, Any]) -> str | None:
+        """The one key that the records of an orphaned person now have, if there is exactly one."""
+        kind, _, value = old_key.partition(":")
+        column = {"phone": records.c.phone, "email": records.c.email}.get(kind)
+        wanted = {(source, str(source_id)) for source, ids in (data.get("source_ids") or {}).items()
+                  for source_id in ids}
+        if column is None or not value or not wanted:
+            return None
+        rows = conn.execute(sa.select(records.c.source, records.c.data, records.c.person_key).where(
+            records.c.stream == stream, column == value, records.c.person_key.is_not(None))).all()
+        found = {row.person_key for row in rows if (row.source, str((row.data or {}).get("source_id"))) in wanted}
+        if len(found) != 1:
+            return None
+        (new_key,) = found
+        return new_key if new_key != old_key else None
+
+    @staticmethod
+    def _carry(conn: sa.Connection, old_key: str, new_key: str) -> list[Rekey]:
+        s = sync_state.c
+        contact = s.object_type == "contact"
+        rows = conn.execute(sa.select(s.target, s.crm_id).where(contact, s.key == old_key, s.crm_id.is_not(None)))
+        moves = []
+        for target, crm_id in rows.all():
+            taken = conn.execute(sa.select(s.crm_id).where(
+                contact, s.target == target, s.key == new_key, s.crm_id.is_not(None))).scalar()
+            if taken is not None:
+                moves.append(Rekey(target, old_key, new_key, crm_id, carried=False))
+                continue
+            where = sa.and_(contact, s.target == target)
+            conn.execute(sync_state.delete().where(where, s.key == new_key))  # a failed first attempt, if any
+            conn.execute(sync_state.update().where(where, s.key == old_key).values(
+                key=new_key, moved_from=old_key, last_hash=None, failed_hash=None, last_error=None,
+                error_code=None, error_permanent=False))
+            moves.append(Rekey(target, old_key, new_key, crm_id, carried=True))
+        return moves
+
     def delete_orphan_persons(self, stream: str = CONTACT_STREAM) -> int:
         """Drop persons no record points at any more (their records re-keyed)."""
         orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
@@ -587,12 +663,13 @@ class StateStore:
         s = sync_state.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(s.key, s.last_hash, s.failed_hash, s.error_permanent, s.crm_id).where(
+                sa.select(s.key, s.last_hash, s.failed_hash, s.error_permanent, s.crm_id, s.moved_from).where(
                     s.target == target, s.object_type == object_type, s.key.in_(list(keys))
                 )
             ).all()
         return {
-            row.key: SyncRow(row.key, row.last_hash, row.failed_hash, bool(row.error_permanent), row.crm_id)
+            row.key: SyncRow(row.key, row.last_hash, row.failed_hash, bool(row.error_permanent), row.crm_id,
+                             row.moved_from)
             for row in rows
         }
 
@@ -607,7 +684,8 @@ class StateStore:
         ok_rows = [
             {"target": target, "object_type": object_type, "key": key, "crm_id": crm_id,
              "last_hash": h, "synced_at": now, "failed_hash": None, "last_error": None,
-             "error_code": None, "error_permanent": False, "attempts": 0, "last_attempt_at": now}
+             "error_code": None, "error_permanent": False, "attempts": 0, "last_attempt_at": now,
+             "moved_from": None}
             for key, h, ok, crm_id, _e, _c, _p in results if ok
         ]
         failed = [r for r in results if not r[2]]
@@ -615,7 +693,7 @@ class StateStore:
             self._upsert(
                 conn, sync_state, ok_rows,
                 ["crm_id", "last_hash", "synced_at", "failed_hash", "last_error", "error_code",
-                 "error_permanent", "attempts", "last_attempt_at"],
+                 "error_permanent", "attempts", "last_attempt_at", "moved_from"],
             )
             self._upsert(
                 conn,

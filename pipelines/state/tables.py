@@ -106,6 +106,10 @@ sync_state = sa.Table(
     sa.Column("error_permanent", sa.Boolean, nullable=False, default=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_attempt_at", sa.DateTime(timezone=True)),
+    # Set when the person was re-keyed (phone:... -> email:...): the CRM record
+    # `crm_id` was synced under this older key and is written by id until the
+    # next successful sync clears it (pipelines/steps/persons.py).
+    sa.Column("moved_from", sa.String(400)),
 )
 
 runs = sa.Table(

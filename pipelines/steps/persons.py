@@ -7,19 +7,25 @@ a conversation nobody claims stays unlinked and waits for its person);
 then each person is merged from its contacts and gets its conversation
 roll-ups (count, last activity, channels: a SQL aggregate per chunk of
 persons) folded in before it is hashed, so a new conversation changes the
-person and the CRM contact is updated too.
+person and the CRM contact is updated too. Last, a person whose key changed
+(a phone-only customer who gave an email) hands its CRM records to its new
+key before it is dropped, so the CRM keeps one contact for them.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.state import StateStore
+from pipelines.state.store import Rekey
 from schemas.identity import conversation_rollup, fold_conversations, merge_person
 
 CHUNK = 2000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,6 +36,7 @@ class PersonStats:
     records: int = 0
     linked: int = 0
     unlinked: int = 0
+    rekeyed: list[Rekey] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_metadata(self) -> dict[str, Any]:
@@ -40,6 +47,10 @@ class PersonStats:
             "persons removed (re-keyed)": self.removed,
             "conversations linked": self.linked,
             "conversations unlinked (waiting for their person)": self.unlinked,
+            "CRM records moved to a re-keyed person": sum(move.carried for move in self.rekeyed),
+            "CRM duplicates to merge by hand": [
+                f"{move.target} {move.crm_id}: was {move.old_key}, now part of {move.new_key}"
+                for move in self.rekeyed if not move.carried],
             "seconds": round(self.seconds, 2),
         }
 
@@ -59,6 +70,12 @@ def rebuild_persons(store: StateStore) -> PersonStats:
             stats.changed += _save(store, pending)
             pending = []
     stats.changed += _save(store, pending)
+    stats.rekeyed = store.carry_rekeyed_crm_records()
+    for move in stats.rekeyed:
+        if not move.carried:
+            log.warning("%s record %s was synced as %s, which is now part of %s; that person already has its "
+                        "own %s record: merge the two in %s", move.target, move.crm_id, move.old_key,
+                        move.new_key, move.target, move.target)
     stats.removed = store.delete_orphan_persons()
     stats.seconds = time.monotonic() - started
     return stats

@@ -104,8 +104,19 @@ def _push_chunk(
         recorded.update(o.key for o in fresh)
         _record(store, sink.target, fresh, hashes, stats)
 
+    # A re-keyed person is written onto the CRM record it was synced as (by id), not upserted by its new key.
+    moved: list[tuple[dict[str, Any], str]] = []
+    rest: list[dict[str, Any]] = []
+    for person in todo:
+        state = states.get(person["person_key"])
+        if state and state.moved_from and state.crm_id:
+            moved.append((person, state.crm_id))
+        else:
+            rest.append(person)
     try:
-        record_batch(sink.upsert(todo, on_batch=record_batch))
+        if moved:
+            record_batch(sink.move(moved, on_batch=record_batch))
+        record_batch(sink.upsert(rest, on_batch=record_batch))
     except ConnectorError as exc:
         # Keep whatever the sink finished before it had to stop, then stop.
         record_batch(getattr(exc, "outcomes", []))
