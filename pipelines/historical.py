@@ -39,6 +39,7 @@ def load_op(source: Source) -> dg.OpDefinition:
     @dg.op(
         name=f"load_{source.name}",
         out=dg.Out(dg.Nothing),
+        pool=source.name,
         required_resource_keys={"state", "settings", source.name},
         description=f"Read every {source.label} record ({', '.join(source.streams)}) and normalize its people "
         "and conversations.",
@@ -84,6 +85,7 @@ def push_op(target: str) -> dg.OpDefinition:
         name=f"push_{target}",
         ins={"persons_ready": dg.In(dg.Nothing)},
         out=dg.Out(dg.Nothing),
+        pool=target,
         required_resource_keys={"state", "settings", target},
     )
     def _push(context: dg.OpExecutionContext) -> None:

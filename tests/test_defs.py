@@ -33,6 +33,21 @@ def test_partitioned_assets_run_a_range_as_one_run() -> None:
             assert node.backfill_policy == dg.BackfillPolicy.single_run(), spec
 
 
+def test_every_step_that_calls_a_platform_or_a_crm_holds_its_pool() -> None:
+    """Two runs at once (the daily run and a backfill) then share each API's rate limit (deploy/dagster.yaml)."""
+    from pipelines.assets.crm import TARGETS
+    from pipelines.sources import SOURCES
+
+    pools = {key.to_user_string(): defs.resolve_assets_def(key).op.pool
+             for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    expected = {source.read_asset: source.name for source in SOURCES}
+    expected |= {f"{target}_{what}": target for target in TARGETS for what in ("contacts", "activities")}
+    assert {name: pool for name, pool in pools.items() if pool} == expected
+    historical = {node.name: node.definition.pool for node in defs.resolve_job_def("historical_load").graph.nodes}
+    assert {name: pool for name, pool in historical.items() if pool} == {
+        **{f"load_{source.name}": source.name for source in SOURCES}, **{f"push_{t}": t for t in TARGETS}}
+
+
 def test_secrets_are_bound_as_env_vars_and_sources_off_without_keys() -> None:
     resources = build_resources({"AGENTCLARA_API_KEY": "ac_x", "HUBSPOT_ACCESS_TOKEN": "pat-x"})
     assert isinstance(resources["agentclara"].api_key, dg.EnvVar)

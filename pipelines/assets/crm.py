@@ -91,6 +91,7 @@ def target_asset(target: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[persons],
         kinds={target},
+        pool=target,  # runs at once share the CRM's rate limit
         required_resource_keys={"state", "settings", target},
         description=f"Persons upserted into {target}, only those changed since their last sync there.",
     )
@@ -143,6 +144,7 @@ def activities_asset(target: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[target_step(target)],
         kinds={target},
+        pool=target,  # runs at once share the CRM's rate limit
         required_resource_keys={"state", "settings", target},
         description=f"One {target} activity per conversation of the run's days (HubSpot: a communication for "
         "SMS/WhatsApp, a note otherwise; Salesforce: a Task), on the person's contact; created once, updated "

@@ -32,6 +32,7 @@ def read_asset(source: Source) -> dg.AssetsDefinition:
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"api"},
+        pool=source.name,  # runs at once (a daily run and a backfill) share the platform's rate limit
         required_resource_keys={"state", "settings", source.name},
         check_specs=[read_check_spec(source)],
         description=f"Every {source.label} record ({', '.join(source.streams)}) as the API returns it, kept by id. "
