@@ -63,12 +63,19 @@ SourceRef = tuple[str, str]
 
 def person_key(email: Any, phone: Any, *, region: str = "US") -> str | None:
     """"email:<email>" for a valid email, else "phone:<E.164>", else None."""
-    normalized_email = normalize_email(email)
-    if normalized_email is not None:
-        return f"email:{normalized_email}"
-    normalized_phone = normalize_phone(phone, region)
-    if normalized_phone is not None:
-        return f"phone:{normalized_phone}"
+    return canonical_person_key(normalize_email(email), normalize_phone(phone, region))
+
+
+def canonical_person_key(email: str | None, phone: str | None) -> str | None:
+    """`person_key` of a canonical contact, whose email and phone are already normalized (or None).
+
+    Normalizing again would give the same values at the cost of a second
+    email and phone validation per record, a fifth of normalize's time.
+    """
+    if email:
+        return f"email:{email}"
+    if phone:
+        return f"phone:{phone}"
     return None
 
 

@@ -41,6 +41,18 @@ CONTACT_STREAM = "contacts"
 # The one stream every canonical conversation is stored under.
 CONVERSATION_STREAM = "conversations"
 
+# Marks one raw row normalized, if its payload is still the one that was normalized.
+_MARK_NORMALIZED = (
+    raw_records.update()
+    .where(
+        raw_records.c.source == sa.bindparam("m_source"),
+        raw_records.c.stream == sa.bindparam("m_stream"),
+        raw_records.c.record_id == sa.bindparam("m_id"),
+        raw_records.c.payload_hash == sa.bindparam("m_hash"),
+    )
+    .values(normalized_hash=sa.bindparam("m_hash"))
+)
+
 
 def default_database_url(env: Mapping[str, str] = os.environ) -> str:
     """SYNC_DATABASE_URL, else a SQLite file under $DAGSTER_HOME or ./.crm_sync/."""
@@ -339,18 +351,13 @@ class StateStore:
                             table.c.source == source, table.c.stream == stream, table.c.record_id.in_(ids)
                         )
                     )
+            # One statement for the chunk (executemany), not one per record: it was a fifth of normalize.
+            marks = []
             for row in [*good, *bad]:
                 source, raw_stream, record_id = row.raw
-                conn.execute(
-                    raw_records.update()
-                    .where(
-                        raw_records.c.source == source,
-                        raw_records.c.stream == raw_stream,
-                        raw_records.c.record_id == record_id,
-                        raw_records.c.payload_hash == row.payload_hash,
-                    )
-                    .values(normalized_hash=row.payload_hash, normalized_version=version)
-                )
+                marks.append({"m_source": source, "m_stream": raw_stream, "m_id": record_id, "m_hash": row.payload_hash})
+            if marks:
+                conn.execute(_MARK_NORMALIZED.values(normalized_version=version), marks)
 
     def reset_normalization(self, source: str | None = None, streams: Sequence[str] | None = None) -> int:
         """Mark kept raw payloads for re-normalization (after a normalizer change)."""

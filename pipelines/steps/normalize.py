@@ -40,7 +40,7 @@ from pipelines.state.store import CONTACT_STREAM, CONVERSATION_STREAM, Normalize
 from schemas import agentclara, agentpro, clairo, registry
 from schemas.conversation import activity_day, activity_time
 from schemas.errors import InvalidRecord
-from schemas.identity import person_key
+from schemas.identity import canonical_person_key
 
 Normalizer = Callable[..., dict[str, Any]]
 
@@ -90,7 +90,7 @@ def contact_row(row: RawRow, data: dict[str, Any]) -> Normalized:
         payload_hash=row.payload_hash,
         email=data.get("email"),
         phone=data.get("phone"),
-        person_key=person_key(data.get("email"), data.get("phone")),
+        person_key=canonical_person_key(data.get("email"), data.get("phone")),
         link_id=str(extra.get("conversationId") or data.get("source_id")),
     )
 
