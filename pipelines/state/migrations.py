@@ -48,6 +48,36 @@ STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2, 2: _sync_state_mo
 LATEST = max(STEPS) + 1
 
 
+# SQLite plans by the statistics that only ANALYZE writes (sqlite_stat1).
+# Without them its choice between two usable indexes depends on the order
+# the indexes were created in, which SQLAlchemy varies from process to
+# process: one order made resolve_phone_identities read every contact for
+# each email-less one (100,000 contacts: over 270 s instead of 1 s). So
+# every open pins representative statistics for `records`, SQLite's
+# documented way to fix its plans ("Manual Control Of Query Plans Using
+# SQLITE_STAT Tables", sqlite.org/optoverview.html). Each line: rows in a
+# large store, then rows per distinct value of each prefix of the index.
+# `stream` has two values; a phone, an email or a person key, a handful of rows.
+SQLITE_RECORDS_STATISTICS: dict[str | None, str] = {
+    None: "1000000",
+    "sqlite_autoindex_records_1": "1000000 250000 500000 1",  # (source, stream, record_id)
+    "ix_records_stream_day": "1000000 500000 1000",
+    "ix_records_stream_person": "1000000 500000 2",
+    "ix_records_phone_email": "1000000 3 1",
+    "ix_records_person_key": "1000000 2",
+    "ix_records_link": "1000000 500000 250000 2 2",
+}
+
+
+def pin_sqlite_statistics(conn: sa.Connection) -> None:
+    """Write SQLITE_RECORDS_STATISTICS and load them into this connection (new ones load them on open)."""
+    conn.exec_driver_sql("ANALYZE store_meta")  # creates sqlite_stat1 without reading the large tables
+    conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'records'")
+    for index, stat in SQLITE_RECORDS_STATISTICS.items():
+        conn.exec_driver_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('records', ?, ?)", (index, stat))
+    conn.exec_driver_sql("ANALYZE sqlite_master")  # reloads the statistics
+
+
 class StoreVersionError(RuntimeError):
     """The database was written by a newer version of this project."""
 
@@ -85,6 +115,8 @@ def upgrade(engine: sa.Engine) -> int:
             STEPS[version](conn)
             version += 1
             _set_version(conn, version)
+        if engine.dialect.name == "sqlite":
+            pin_sqlite_statistics(conn)
         conn.commit()
     return found
 
