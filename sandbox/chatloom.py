@@ -122,14 +122,7 @@ class ChatloomApp(SourceApp):
         return key
 
     def before(self, request: Request) -> Response | None:
-        key = self._api_key(request)
-        decision = self.limits.hit(key)
-        if not decision.allowed:
-            response = self.throttled_response()
-            if self.retry_after_header:
-                response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
-            return response
-        return None
+        return self.throttled(self.limits.hit(self._api_key(request)))
 
     def _workspace_agents(self, workspace: str) -> list[dict[str, Any]]:
         found = [a for a in self._agents.values() if a["_workspace"] == workspace and not a["_deleted"]]

@@ -42,25 +42,35 @@ class SourceApp(App):
     decided in one place per platform.
     """
 
+    retry_after_header = False  # whether the platform's 429 carries Retry-After
+
     def dispatch(self, request: Request) -> Response:
         try:
             return super().dispatch(request)
         except HttpError as exc:
             return self.error_response(exc.status, exc.message)
 
+    def throttled(self, decision: "RateDecision") -> Response | None:
+        """The platform's 429 when `decision` denies the request (with Retry-After if it sends one), else None."""
+        if decision.allowed:
+            return None
+        response = self.throttled_response()
+        if self.retry_after_header:
+            response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
+        return response
+
 
 class EnvelopedSourceApp(SourceApp):
     """AgentClara's and AgentPro's shared shape: `{"success": true, "data": ...}` or
     `{"success": false, "error": "..."}`, Bearer keys, per-key rate windows.
 
-    Subclasses set `api_keys`, `limits` (KeyedRateLimits) and
-    `retry_after_header`, and word their 401 in `invalid_key_message`.
+    Subclasses set `api_keys` and `limits` (KeyedRateLimits), and word
+    their 401 in `invalid_key_message`.
     """
 
     invalid_key_message = "Invalid API key"
     api_keys: Any
     limits: "KeyedRateLimits"
-    retry_after_header: bool
 
     def error_response(self, status: int, message: str) -> Response:
         return Response(status, {"success": False, "error": message})
@@ -73,13 +83,7 @@ class EnvelopedSourceApp(SourceApp):
         key = bearer_token(request)
         if key is None or key not in self.api_keys:
             return self.error_response(401, self.invalid_key_message)
-        decision = self.limits.hit(key)
-        if not decision.allowed:
-            response = self.throttled_response()
-            if self.retry_after_header:
-                response.headers["Retry-After"] = str(max(1, round(decision.reset_s + 0.5)))
-            return response
-        return None
+        return self.throttled(self.limits.hit(key))
 
     @staticmethod
     def _ok(data: Any, status: int = 200) -> Response:

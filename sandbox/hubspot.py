@@ -463,6 +463,15 @@ class HubSpotApp(App):
         props["lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"] = now
         record["updatedAt"] = now
 
+    def _check_unique(self, object_type: str, properties: Mapping[str, str], own_id: str | None) -> None:
+        """Raise as HubSpot answers when a unique value (email included) is held by another record."""
+        for name, value in properties.items():
+            holder = self._lookup(object_type, name, value) if value and self._is_unique(object_type, name) else None
+            if holder is not None and holder["id"] != own_id:
+                if name == "email":
+                    raise _RecordError("CONFLICT", f"Contact already exists. Existing ID: {holder['id']}", "CONFLICT")
+                raise _invalid_property(name, f"{value} already has that value for property {name}", "INVALID_OPTION")
+
     def _is_unique(self, object_type: str, name: str) -> bool:
         found = self._properties[object_type].get(name)
         return (object_type == "contacts" and name == "email") or bool(found and found["hasUniqueValue"])
@@ -626,15 +635,7 @@ class HubSpotApp(App):
             if id_property == "email" and not EMAIL_RE.match(record_id):
                 raise _invalid_property("email", f"Email address {record_id} is invalid", "INVALID_EMAIL")
             target = self._lookup("contacts", id_property, record_id)
-            for name, value in properties.items():
-                unique = self._is_unique("contacts", name)
-                holder = self._lookup("contacts", name, value) if unique and value else None
-                if holder is not None and (target is None or holder["id"] != target["id"]):
-                    if name == "email":
-                        raise _RecordError("CONFLICT", f"Contact already exists. Existing ID: {holder['id']}",
-                                           "CONFLICT")
-                    raise _invalid_property(name, f"{value} already has that value for property {name}",
-                                            "INVALID_OPTION")
+            self._check_unique("contacts", properties, target["id"] if target else None)
             return properties
         except _RecordError as error:
             return error
@@ -714,15 +715,7 @@ class HubSpotApp(App):
                     return _RecordError("OBJECT_NOT_FOUND", f"Object {item.get('id')} not found", "NOT_FOUND")
                 try:
                     properties = self._validate_properties(object_type, item.get("properties") or {})
-                    for name, value in properties.items():  # a unique value another record holds
-                        holder = self._lookup(object_type, name, value) if value and self._is_unique(
-                            object_type, name) else None
-                        if holder is not None and holder["id"] != str(item["id"]):
-                            if name == "email":
-                                raise _RecordError("CONFLICT", f"Contact already exists. Existing ID: {holder['id']}",
-                                                   "CONFLICT")
-                            raise _invalid_property(name, f"{value} already has that value for property {name}",
-                                                    "INVALID_OPTION")
+                    self._check_unique(object_type, properties, str(item["id"]))
                     return properties
                 except _RecordError as error:
                     return error
