@@ -18,7 +18,7 @@ def run_daily(env: Mapping[str, str], partition: str, instance: dg.DagsterInstan
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        job = build_definitions(env).get_job_def("daily_sync")
+        job = build_definitions(env).resolve_job_def("daily_sync")
         return job.execute_in_process(
             partition_key=None if tags else partition,
             tags=dict(tags or {}),

@@ -414,7 +414,7 @@ def run_historical(env: Mapping[str, str], instance: dg.DagsterInstance | None =
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        job = build_definitions(env).get_job_def("historical_load")
+        job = build_definitions(env).resolve_job_def("historical_load")
         return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
     finally:
         os.environ.clear()
