@@ -27,9 +27,8 @@ import dagster as dg
 from pipelines.assets.crm import TARGETS, activity_step, sync_activities, sync_target, target_step
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
-from pipelines.sources import SOURCES, Source
+from pipelines.sources import SOURCES, Source, normalize_source
 from pipelines.steps.checkpoint import HistoricalCheckpoints, clear_checkpoints
-from pipelines.steps.normalize import normalize_conversations, normalize_pending
 from pipelines.steps.persons import rebuild_persons
 from pipelines.steps.read import read_source
 from pipelines.summary import summarize
@@ -57,18 +56,7 @@ def load_op(source: Source) -> dg.OpDefinition:
         read = {**outcome.as_metadata(), **checkpoints.metadata()}
         record(context, store, source.read_asset, read, status=outcome.status)
         context.add_output_metadata(read)
-        if source.contact_stream:
-            normalized = normalize_pending(
-                store, source.name, source.contact_stream,
-                region=context.resources.settings.default_region, run_id=context.run.run_id,
-            )
-            record(context, store, source.contacts_asset, normalized.as_metadata())
-        if source.conversation_stream:
-            conversations = normalize_conversations(
-                store, source.name, source.conversation_stream,
-                region=context.resources.settings.default_region, run_id=context.run.run_id,
-            )
-            record(context, store, source.conversations_asset, conversations.as_metadata())
+        normalize_source(context, store, source, context.resources.settings.default_region)
 
     return _load
 

@@ -28,8 +28,7 @@ import dagster as dg
 
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
-from pipelines.sources import SOURCES, Source
-from pipelines.steps.normalize import normalize_conversations, normalize_pending
+from pipelines.sources import SOURCES, Source, normalize_source
 from pipelines.steps.persons import rebuild_persons
 
 RENORMALIZED = tuple(source for source in SOURCES if source.contact_stream or source.conversation_stream)
@@ -69,16 +68,7 @@ def renormalize_op(source: Source) -> dg.OpDefinition:
         if source.name not in chosen:
             context.log.info(f"{source.label} not chosen: left as it is")
             return
-        store = context.resources.state.store()
-        region = context.resources.settings.default_region
-        if source.contact_stream:
-            stats = normalize_pending(store, source.name, source.contact_stream, region=region, run_id=context.run.run_id)
-            record(context, store, source.contacts_asset, stats.as_metadata())
-        if source.conversation_stream:
-            stats = normalize_conversations(
-                store, source.name, source.conversation_stream, region=region, run_id=context.run.run_id
-            )
-            record(context, store, source.conversations_asset, stats.as_metadata())
+        normalize_source(context, context.resources.state.store(), source, context.resources.settings.default_region)
 
     return _renormalize
 

@@ -35,8 +35,10 @@ from connectors.chatloom import ChatloomSource
 from connectors.clairo import ClairoSource
 from connectors.errors import NotFound
 from pipelines.partitions import ReadWindow
+from pipelines.reporting import record
 from pipelines.resources import AgentClaraResource, AgentProResource, ChatloomResource, ClairoResource
-from pipelines.steps.normalize import CONVERSATION_NORMALIZERS, NORMALIZERS, Normalizer
+from pipelines.state import StateStore
+from pipelines.steps.normalize import normalize_conversations, normalize_pending
 from pipelines.steps.read import Landing
 from schemas.errors import InvalidRecord
 from schemas.fields import parse_timestamp
@@ -182,13 +184,20 @@ class Source:
         """The asset that normalizes its conversations, if it has any."""
         return f"{self.name}_conversations" if self.conversation_stream else None
 
-    @property
-    def normalizer(self) -> Normalizer | None:
-        return NORMALIZERS[(self.name, self.contact_stream)] if self.contact_stream else None
 
-    @property
-    def conversation_normalizer(self) -> Normalizer | None:
-        return CONVERSATION_NORMALIZERS[(self.name, self.conversation_stream)] if self.conversation_stream else None
+def normalize_source(context: dg.OpExecutionContext, store: StateStore, source: Source, region: str) -> None:
+    """Normalize a source's kept contacts and conversations, each recorded as its asset's step in the run history.
+
+    What an unpartitioned job does after (historical_load) or instead of
+    (renormalize) reading the source.
+    """
+    run_id = context.run.run_id
+    if source.contact_stream:
+        stats = normalize_pending(store, source.name, source.contact_stream, region=region, run_id=run_id)
+        record(context, store, source.contacts_asset, stats.as_metadata())
+    if source.conversation_stream:
+        stats = normalize_conversations(store, source.name, source.conversation_stream, region=region, run_id=run_id)
+        record(context, store, source.conversations_asset, stats.as_metadata())
 
 
 SOURCES: tuple[Source, ...] = (

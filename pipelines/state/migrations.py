@@ -70,7 +70,14 @@ SQLITE_RECORDS_STATISTICS: dict[str | None, str] = {
 
 
 def pin_sqlite_statistics(conn: sa.Connection) -> None:
-    """Write SQLITE_RECORDS_STATISTICS and load them into this connection (new ones load them on open)."""
+    """Write SQLITE_RECORDS_STATISTICS and load them into this connection (new ones load them on open).
+
+    Nothing is written when the store already has them, as on every open but the first.
+    """
+    if sa.inspect(conn).has_table("sqlite_stat1"):
+        pinned = dict(conn.exec_driver_sql("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'records'").all())
+        if pinned == SQLITE_RECORDS_STATISTICS:
+            return
     conn.exec_driver_sql("ANALYZE store_meta")  # creates sqlite_stat1 without reading the large tables
     conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'records'")
     for index, stat in SQLITE_RECORDS_STATISTICS.items():

@@ -54,6 +54,11 @@ _MARK_NORMALIZED = (
 )
 
 
+def _orphaned(stream: str) -> sa.ColumnElement[bool]:
+    """A person no record of `stream` points at any more (its records were re-keyed)."""
+    return ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
+
+
 def default_database_url(env: Mapping[str, str] = os.environ) -> str:
     """SYNC_DATABASE_URL, else a SQLite file under $DAGSTER_HOME or ./.crm_sync/."""
     if env.get("SYNC_DATABASE_URL"):
@@ -563,10 +568,10 @@ class StateStore:
         only: a customer whose phone changed in the same day as they gave an
         email is not followed.)
         """
-        orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
         moves: list[Rekey] = []
         with self.engine.begin() as conn:
-            for old_key, data in conn.execute(sa.select(persons.c.person_key, persons.c.data).where(orphan)).all():
+            orphans = sa.select(persons.c.person_key, persons.c.data).where(_orphaned(stream))
+            for old_key, data in conn.execute(orphans).all():
                 new_key = self._successor(conn, stream, old_key, data or {})
                 if new_key is None:
                     continue
@@ -612,9 +617,8 @@ class StateStore:
 
     def delete_orphan_persons(self, stream: str = CONTACT_STREAM) -> int:
         """Drop persons no record points at any more (their records re-keyed)."""
-        orphan = ~sa.exists().where(records.c.person_key == persons.c.person_key, records.c.stream == stream)
         with self.engine.begin() as conn:
-            return conn.execute(persons.delete().where(orphan)).rowcount
+            return conn.execute(persons.delete().where(_orphaned(stream))).rowcount
 
     def iter_persons(self, *, batch: int = 2000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         p = persons.c

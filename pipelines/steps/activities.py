@@ -29,13 +29,13 @@ from connectors.sink import SyncOutcome
 from pipelines.partitions import ReadWindow
 from pipelines.state import StateStore
 from pipelines.state.store import ConversationRow
+from pipelines.steps.push import OBJECT_TYPE as CONTACT_OBJECT
 from schemas.hashing import content_hash
 
 OBJECT_TYPE = "activity"
 # What is counted per day of the run's range.
 DAY_COUNTS = ("considered", "created", "updated", "unchanged", "failed", "waiting_for_change", "unlinked",
               "waiting_for_contact")
-CONTACT_OBJECT = "contact"
 CHUNK = 1000
 
 
