@@ -4,18 +4,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TARGET ?= hubspot
 
-.PHONY: demo test test-slow test-browser bench dev clean
+.PHONY: demo test test-slow test-browser bench dev constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[sandbox]'
+# Every install takes the versions the suite was last run with (constraints.txt).
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[sandbox]'
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[sandbox,test]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[sandbox,test]'
 	touch $@ $(VENV)/.installed
 
 ## Run daily_sync for yesterday through Dagster against the sandbox emulators (SQLite state).
@@ -33,7 +34,7 @@ test-slow: $(VENV)/.installed-test
 ## The Dagster UI in a real browser (installs Debian's chromium if missing).
 test-browser: $(VENV)/.installed-test
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
-	$(BIN)/pip install --quiet -e '.[sandbox,test,browser]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[sandbox,test,browser]'
 	$(BIN)/python -m pytest -q -m browser
 
 ## Benchmarks against the sandbox; figures go into the README.
@@ -43,6 +44,12 @@ bench: $(VENV)/.installed
 ## The Dagster UI on the project, against the sandbox.
 dev: $(VENV)/.installed-test
 	$(BIN)/python -m sandbox.demo --serve-ui
+
+## Pin what is installed now as the tested versions (after a green `make test`).
+constraints: $(VENV)/.installed-test
+	(echo "# Tested versions: what make demo, make test and .ci/run install (pip -c)."; \
+	 echo "# Regenerate after an upgrade that the whole suite passed: make constraints"; \
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^pip==') > constraints.txt
 
 clean:
 	rm -rf .crm_sync .pytest_cache

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pipelines.state import migrations
+from pipelines.state.files import create_private
 from pipelines.state.tables import (
     checkpoints,
     persons,
@@ -64,7 +65,6 @@ def default_database_url(env: Mapping[str, str] = os.environ) -> str:
     if env.get("SYNC_DATABASE_URL"):
         return env["SYNC_DATABASE_URL"]
     folder = Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else Path(".crm_sync")
-    folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / DEFAULT_FILE).resolve()}"
 
 
@@ -161,6 +161,7 @@ class Rekey:
 
 def _make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
+        create_private(url)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")
