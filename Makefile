@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TARGET ?= hubspot
 
-.PHONY: demo test test-slow test-browser bench dev constraints clean
+.PHONY: demo demo-webhook test test-slow test-browser bench bench-compare dev constraints clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/python -m sandbox.demo --target $(TARGET)
 
+## One signed AgentClara webhook through the receiver, the sensor and webhook_sync, against the sandbox.
+demo-webhook: $(VENV)/.installed
+	$(BIN)/python -m sandbox.demo_webhook
+
 ## Install what the tests need and run them (what .ci/run calls).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
@@ -40,6 +44,11 @@ test-browser: $(VENV)/.installed-test
 ## Benchmarks against the sandbox; figures go into the README.
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.run
+
+## This project against dlt and a hand-written loop, same emulators and limits (about 5 min; --large: 200,000).
+## dlt goes into its own venv, .venv-bench (the `bench` extra), created on first use.
+bench-compare: $(VENV)/.installed
+	$(BIN)/python -m bench.compare $(ARGS)
 
 ## The Dagster UI on the project, against the sandbox.
 dev: $(VENV)/.installed-test

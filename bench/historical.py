@@ -238,7 +238,7 @@ def _downstream(db: str) -> dict[str, Any]:
         return stats
 
     with ServerThread(HubSpotApp()) as hubspot:  # the dry-run sink reads the portal's properties once
-        sink = HubSpotSink(DEFAULT_TOKEN, hubspot.url, dry_run=True)
+        sink = HubSpotSink(DEFAULT_TOKEN, hubspot.url)  # the dry run is the step's: nothing is written
         timed("normalize contacts", lambda: normalize_pending(store, "agentclara", "contacts"),
               lambda s: s.normalized + s.quarantined)
         conversations = timed("normalize conversations",

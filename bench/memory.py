@@ -117,8 +117,8 @@ def _child(contacts: int, source_url: str, db_path: str, hubspot_url: str) -> No
     from sandbox.hubspot import DEFAULT_TOKEN
 
     store = StateStore(f"sqlite:///{db_path}")
-    sink = HubSpotSink(DEFAULT_TOKEN, hubspot_url, dry_run=True)
-    sink.prepare()
+    sink = HubSpotSink(DEFAULT_TOKEN, hubspot_url)  # the dry run is the step's: nothing is written
+    sink.prepare(create=False)
     report.end("ingest")
 
     source = AgentClaraSource(DEFAULT_KEY, source_url, concurrency=8, limits=())  # limits lifted

@@ -94,8 +94,8 @@ def _child(conn: Connection, backend: str, url: str, records: int, hubspot_url: 
     started = time.perf_counter()
     ingest(store, "agentclara", "contacts", pages)
     prefill = time.perf_counter() - started
-    sink = HubSpotSink(DEFAULT_TOKEN, hubspot_url, dry_run=True)
-    sink.prepare()  # reads the portal's properties once; the diff itself makes no HTTP call
+    sink = HubSpotSink(DEFAULT_TOKEN, hubspot_url)  # the dry run is the step's: nothing is written
+    sink.prepare(create=False)  # reads the portal's properties once; the diff itself makes no HTTP call
     profile = SqlProfile(store.engine)
     stages: list[Stage] = []
     slow: dict[str, SlowSql] = {}

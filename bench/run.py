@@ -180,7 +180,7 @@ def _normalize(args: argparse.Namespace, hubspot_url: str) -> str:
         "- Raw contacts are the emulator's own records, written with `StateStore.save_raw` (no HTTP), into a fresh",
         "  store; the child process is pinned to one core (`os.sched_setaffinity`).",
         "- Stages: `normalize_pending` (records in: raw records), `rebuild_persons` (contact records merged),",
-        "  `push_persons(..., dry_run=True)` with a dry-run `HubSpotSink` (persons diffed against sync state).",
+        "  `push_persons(..., dry_run=True)` (persons diffed against sync state, nothing written).",
         "  records/s on the last row: raw contacts / the three stages' seconds.",
         "- records/s is over wall time; records per CPU s over this process's CPU time, which other work on the",
         "  machine does not inflate (the PostgreSQL server's own CPU is not in it: compare those by wall time).",

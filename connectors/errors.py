@@ -7,6 +7,8 @@ attempt can help.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 
 class ConnectorError(Exception):
     """Base of every error raised by a source client or CRM sink."""
@@ -19,7 +21,8 @@ class ConnectorError(Exception):
 
 
 class ConfigError(ConnectorError):
-    """Settings are missing or malformed (wrong key prefix, bad URL): fix config, rerun."""
+    """Settings are missing or malformed (wrong key prefix, bad URL, a control character
+    in a secret, http:// to a remote host): fix config, rerun. Names the variable, never its value."""
 
 
 class AuthError(ConnectorError):
@@ -44,6 +47,20 @@ class PayloadError(ConnectorError):
     """The service answered, but not in the documented shape."""
 
 
+class ResponseTooLarge(PayloadError):
+    """A response body passed the size cap (connectors.body.MAX_RESPONSE_BYTES); it was not read further."""
+
+
+class ListingDeadlineExceeded(ConnectorError):
+    """A listing ran past its overall deadline; what it landed before is kept (a historical load resumes)."""
+
+    def __init__(self, service: str, listing: str, deadline_s: float) -> None:
+        self.listing = listing
+        self.deadline_s = deadline_s
+        super().__init__(service, f"listing {listing} stopped after its deadline of {deadline_s:,.0f} s "
+                                  "(SYNC_LISTING_DEADLINE_SECONDS); what it read so far is kept")
+
+
 class RequestError(ConnectorError):
     """The service rejected the request itself (400/404/...): a bug or bad input, not retried."""
 
@@ -52,8 +69,31 @@ class RequestError(ConnectorError):
         super().__init__(service, f"HTTP {status}: {message}")
 
 
+class UnexpectedError(ConnectorError):
+    """A client library failed in a way no group here covers (a bug, ours or its): not retried.
+    Its message is scrubbed and the library's exception is not chained (it may quote headers)."""
+
+
 class QuotaExhausted(ConnectorError):
     """A daily or org-wide quota is spent: stop cleanly, keep progress, resume later."""
+
+
+class PartialProgress(ConnectorError):
+    """A sink stopped part-way (quota, retries, auth): `cause` is why, `outcomes` what finished before.
+
+    The one way a batch sink hands back what it settled before a stop, so the
+    caller records that progress and then raises `cause` (what it acts on).
+    `pending_keys` are the inputs not attempted. The cause is kept as an
+    attribute, not chained, so no vendor exception travels with it.
+    """
+
+    def __init__(self, cause: ConnectorError, outcomes: Sequence[Any] = (),
+                 pending_keys: Sequence[str] = ()) -> None:
+        self.cause = cause
+        self.outcomes = list(outcomes)
+        self.pending_keys = list(pending_keys)
+        self.retriable = cause.retriable
+        super().__init__(cause.service, str(cause).removeprefix(f"{cause.service}: "))
 
 
 class NotFound(RequestError):

@@ -1,10 +1,18 @@
-"""The HTTP client every source shares, and the small base the sources build on.
+"""The HTTP client every source shares: one request, one retry budget, one decoded body.
 
 `SourceClient` is the one place a source request is sent: through the rate
-limiter, with one retry budget per request (`connectors.retry` decides), and
+limiter, with one retry budget per request (`connectors.retry` decides, and
+caps any single wait at `WAIT_CAP_S`, a server's Retry-After included), and
 with every failure turned into an error from `connectors.errors` that names
-the service and never the key. `SourceBase` holds what the four source
-classes share: the client, the pager factory, envelope unwrapping and stats.
+the service and never the key (messages go through `connectors.redact`, and
+no httpx exception is chained to ours).
+
+Its base URL passes `connectors.urls.check_base_url` before the first
+request. A response body is read as a stream and refused past
+`MAX_RESPONSE_BYTES`, and decoded by `connectors.body`: invalid UTF-8 is
+replaced (counted and logged), and malformed, too deeply nested or
+too-long-number JSON is a `PayloadError` for that request, never a crash.
+What the source classes share on top of it is in `connectors.source`.
 """
 
 from __future__ import annotations
@@ -13,22 +21,18 @@ import logging
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, ClassVar, Iterator, Literal, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
 
 import httpx
 
-from connectors.errors import (
-    AuthError,
-    ConfigError,
-    NotFound,
-    PayloadError,
-    RequestError,
-    RetriesExhausted,
-)
-from connectors.paging import Fetch, OffsetPager, PagerStats
+from connectors import redact
+from connectors.body import MAX_RESPONSE_BYTES, decode_json, decode_text, error_text, read_capped
+from connectors.errors import AuthError, ConfigError, NotFound, PayloadError, RequestError, RetriesExhausted
 from connectors.ratelimit import RateLimiter
-from connectors.retry import is_tls_verification_error, retry_delay, server_wait, should_retry
+from connectors.retry import WAIT_CAP_S, is_tls_verification_error, retry_delay, server_wait, should_retry
+from connectors.urls import check_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,6 @@ USER_AGENT = "crm-sync/0.1 (+httpx)"
 
 # Header values that are credentials: scrubbed from every message we build.
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization"})
-_REDACTED = "[redacted]"
 
 
 @dataclass
@@ -51,6 +54,7 @@ class ClientStats:
     throttled: int = 0  # 429 responses received
     server_errors: int = 0  # 5xx responses received
     transport_errors: int = 0  # dropped connections, timeouts
+    invalid_utf8_bodies: int = 0  # bodies decoded with U+FFFD replacements
     backoff_s: float = 0.0  # total wait asked for by retries
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -64,7 +68,7 @@ class ClientStats:
 
 
 class SourceClient:
-    """JSON over HTTPS to one source: paced, retried, and safe to log."""
+    """JSON over HTTPS to one source: paced, retried, size-capped, and safe to log."""
 
     def __init__(
         self,
@@ -76,15 +80,17 @@ class SourceClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = WAIT_CAP_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 16,
         auth_hints: Mapping[int, str] | None = None,
         rng: Callable[[], float] = random.random,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        base_url_variable: str | None = None,
     ) -> None:
-        if not base_url.startswith(("https://", "http://")):
-            raise ConfigError(service, f"base URL must start with https:// (got {base_url!r})")
+        """`base_url_variable` names the setting in errors (default `<SERVICE>_BASE_URL`)."""
+        base_url = check_base_url(base_url_variable or f"{service.upper()}_BASE_URL", base_url, service=service)
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.service = service
@@ -93,19 +99,24 @@ class SourceClient:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self.max_response_bytes = max_response_bytes
         self.stats = ClientStats()
         self._sleep = sleep
         self._rng = rng
         self._auth_hints = dict(auth_hints or {})
         self._secrets = _secret_values(headers)
+        redact.register(*self._secrets)
         # TLS is always verified; a private CA comes in through SSL_CERT_FILE.
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **headers},
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=self.base_url,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json", **headers},
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+                transport=transport,
+            )
+        except Exception as exc:  # a header value httpx refuses: its message may quote it
+            raise ConfigError(service, f"cannot build the HTTP client: {self.scrub(redact.describe(exc))}") from None
 
     def __repr__(self) -> str:
         return f"SourceClient(service={self.service!r}, base_url={self.base_url!r})"
@@ -131,10 +142,8 @@ class SourceClient:
         return self._request("POST", path, json=json)
 
     def scrub(self, text: str) -> str:
-        """`text` with every credential of this client replaced."""
-        for secret in self._secrets:
-            text = text.replace(secret, _REDACTED)
-        return text
+        """`text` with every credential of this client (and every registered secret) replaced."""
+        return redact.scrub(text, self._secrets)
 
     # -- one request, one retry budget ---------------------------------------
 
@@ -146,29 +155,22 @@ class SourceClient:
             self.limiter.acquire()
             self.stats.add("requests")
             try:
-                response = self._http.request(method, path, params=params or None, json=json)
+                response, body = self._send(method, path, params, json)
             except httpx.TransportError as exc:
                 self.stats.add("transport_errors")
-                if is_tls_verification_error(exc):
-                    raise ConfigError(
-                        self.service,
-                        f"TLS certificate of {self.base_url} is not trusted; "
-                        "for a private CA set SSL_CERT_FILE (verification is never turned off)",
-                    ) from None
-                if not should_retry(exc):
-                    raise ConfigError(self.service, f"{method} {path}: {type(exc).__name__}: {self.scrub(str(exc))}") from None
-                last_status, last_cause = None, f"{type(exc).__name__}: {self.scrub(str(exc)) or 'connection failed'}"
+                last_cause = self._transport_cause(method, path, exc)
+                last_status = None
                 if attempt < self.max_attempts:
                     self._back_off(method, path, attempt, last_cause, None, None)
                 continue
             status = response.status_code
             self._observe_rate_headers(response.headers)
             if 200 <= status < 300:
-                return self._decode(method, path, response)
+                return self._decode(method, path, status, body, params)
             if not should_retry(status):
-                raise self._status_error(method, path, response)
+                raise self._status_error(method, path, response, body)
             self.stats.add("throttled" if status == 429 else "server_errors")
-            last_status, last_cause = status, f"HTTP {status}: {self._error_message(response)}"
+            last_status, last_cause = status, f"HTTP {status}: {self._error_message(response, body)}"
             if attempt < self.max_attempts:
                 self._back_off(method, path, attempt, last_cause, status, response.headers)
         error = RetriesExhausted(
@@ -177,6 +179,48 @@ class SourceClient:
         error.last_status = last_status  # type: ignore[attr-defined]
         error.attempts = self.max_attempts  # type: ignore[attr-defined]
         raise error
+
+    def _send(self, method: str, path: str, params: Mapping[str, Any], json: Any) -> tuple[httpx.Response, bytes]:
+        """One attempt: the response and its body, read as a stream up to the size cap.
+
+        httpx errors other than transport ones (a refused header, a bad URL,
+        a body that cannot be decoded) become a ConfigError or PayloadError
+        here, scrubbed and unchained: httpx quotes what it refused."""
+        try:
+            request = self._http.build_request(method, path, params=params or None, json=json)
+            response = self._http.send(request, stream=True)
+        except httpx.TransportError:
+            raise
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise ConfigError(self.service, f"{method} {path}: {self.scrub(redact.describe(exc))}") from None
+        try:
+            return response, self._read_capped(method, path, response)
+        except httpx.TransportError:
+            raise
+        except httpx.HTTPError as exc:  # DecodingError: a broken gzip/deflate body
+            raise PayloadError(self.service, f"{method} {path}: {self.scrub(redact.describe(exc))}") from None
+        finally:
+            response.close()
+
+    def _read_capped(self, method: str, path: str, response: httpx.Response) -> bytes:
+        """The decoded body; ResponseTooLarge as soon as it passes `max_response_bytes` (not read further)."""
+        what = f"the answer to {method} {path} (HTTP {response.status_code})"
+        # A compressed body's Content-Length is not its size once decoded: only the stream tells.
+        declared = None if "content-encoding" in response.headers else _int(response.headers.get("content-length"))
+        return read_capped(response.iter_bytes(), service=self.service, what=what, cap=self.max_response_bytes,
+                           declared=declared)
+
+    def _transport_cause(self, method: str, path: str, exc: httpx.TransportError) -> str:
+        """The scrubbed cause of a dropped connection, to retry; ConfigError when retrying cannot help."""
+        if is_tls_verification_error(exc):
+            raise ConfigError(
+                self.service,
+                f"TLS certificate of {self.base_url} is not trusted; "
+                "for a private CA set SSL_CERT_FILE (verification is never turned off)",
+            ) from None
+        if isinstance(exc, httpx.LocalProtocolError) or not should_retry(exc):  # we sent something invalid
+            raise ConfigError(self.service, f"{method} {path}: {self.scrub(redact.describe(exc))}") from None
+        return self.scrub(redact.describe(exc)) if str(exc) else f"{type(exc).__name__}: connection failed"
 
     def _back_off(
         self,
@@ -209,44 +253,39 @@ class SourceClient:
         if remaining is not None or limit is not None:
             self.limiter.observe(limit, remaining, reset)
 
-    def _decode(self, method: str, path: str, response: httpx.Response) -> Any:
-        if response.status_code == 204 or not response.content:
+    def _decode(self, method: str, path: str, status: int, body: bytes, params: Mapping[str, Any]) -> Any:
+        """The JSON of a 2xx body; PayloadError naming the request for any body that is not
+        JSON we can hold (`connectors.body.decode_json`). Invalid UTF-8 is replaced by U+FFFD
+        (counted, logged) rather than failing the page."""
+        if status == 204 or not body:
             return None
-        try:
-            return response.json()
-        except ValueError:
-            raise PayloadError(
-                self.service, f"malformed JSON in the response to {method} {path} (HTTP {response.status_code})"
-            ) from None
+        text, replaced = decode_text(body)
+        if replaced:
+            self.stats.add("invalid_utf8_bodies")
+            logger.warning("%s: the answer to %s %s is not valid UTF-8; bad bytes replaced by U+FFFD",
+                           self.service, method, path)
+        query = f"?{urlencode(params)}" if params else ""
+        what = f"the response to {method} {path}{self.scrub(query)} (HTTP {status})"
+        return decode_json(text, service=self.service, what=what)
 
-    def _status_error(self, method: str, path: str, response: httpx.Response) -> Exception:
+    def _status_error(self, method: str, path: str, response: httpx.Response, body: bytes) -> Exception:
         status = response.status_code
-        message = self._error_message(response)
+        message = self._error_message(response, body)
         if status in (401, 403):
             hint = self._auth_hints.get(status)
             return AuthError(self.service, status, f"{hint} ({message})" if hint else message)
         if status == 404:
             return NotFound(self.service, status, f"{method} {path}: {message}")
         if 300 <= status < 400:
-            location = response.headers.get("location", "?")
+            location = self.scrub(response.headers.get("location", "?"))
             return RequestError(self.service, status, f"{method} {path} redirected to {location}; check the base URL")
         return RequestError(self.service, status, f"{method} {path}: {message}")
 
-    def _error_message(self, response: httpx.Response) -> str:
+    def _error_message(self, response: httpx.Response, body: bytes) -> str:
         """The service's own error text (`{"error": ...}` in every source), scrubbed."""
-        message: str | None = None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            error = body.get("error") or body.get("message")
-            if isinstance(error, dict):
-                error = error.get("message") or error
-            if error:
-                message = str(error)
+        message = error_text(body)
         if message is None:
-            text = response.text.strip()
+            text = body.decode("utf-8", "replace").strip()
             message = text[:200] if text else (response.reason_phrase or "no error message")
         return self.scrub(message[:500])
 
@@ -275,194 +314,3 @@ def _float(value: str | None) -> float | None:
     except ValueError:
         return None
 
-
-def check_api_key(service: str, api_key: str | None, *, prefix: str = "", env_var: str = "") -> str:
-    """The key, stripped; ConfigError (without the key in it) when missing or malformed."""
-    where = f" (set {env_var})" if env_var else ""
-    if not api_key or not api_key.strip():
-        raise ConfigError(service, f"API key is missing{where}")
-    key = api_key.strip()
-    if prefix and not key.startswith(prefix):
-        raise ConfigError(service, f"API key must start with {prefix!r}{where}; the one given does not")
-    if any(ch.isspace() for ch in key):
-        raise ConfigError(service, f"API key contains whitespace{where}")
-    return key
-
-
-# -- shared by the four source classes ---------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceStats:
-    """One source's traffic and listing health, for the run summary and the benchmark."""
-
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0  # 429s received
-    server_errors: int = 0
-    transport_errors: int = 0
-    pages: int = 0
-    records: int = 0
-    duplicates: int = 0
-    shifts: int = 0
-    recovery_passes: int = 0
-    truncated: Mapping[str, str] = field(default_factory=dict)  # listing -> why it may be short
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def complete(self) -> bool:
-        """False when any listing may have been cut short: the pipeline flags it."""
-        return not self.truncated
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["truncated"] = dict(self.truncated)
-        data["warnings"] = list(self.warnings)
-        data["complete"] = self.complete
-        return data
-
-
-class SourceBase:
-    """A source: one SourceClient, listings through OffsetPager, stats over both."""
-
-    name: ClassVar[str] = "source"
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        headers: Mapping[str, str],
-        limits: Sequence[tuple[int, float]],
-        concurrency: int,
-        limiter: RateLimiter | None = None,
-        auth_hints: Mapping[int, str] | None = None,
-        **client_options: Any,
-    ) -> None:
-        if concurrency < 1:
-            raise ConfigError(self.name, "concurrency must be >= 1")
-        self.concurrency = concurrency
-        self.limiter = limiter if limiter is not None else RateLimiter(limits)
-        self.client = SourceClient(
-            service=self.name,
-            base_url=base_url,
-            headers=headers,
-            limiter=self.limiter,
-            # A listing's page fetches and its detail fetches run at once:
-            # one connection each, so no thread waits on (or races for) another's.
-            max_connections=max(2 * concurrency, 4),
-            auth_hints=auth_hints,
-            **client_options,
-        )
-        self._listings: list[tuple[str, PagerStats]] = []
-        self._warnings: list[str] = []
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.client.base_url!r})"
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> "SourceBase":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def stats(self) -> SourceStats:
-        """A snapshot of requests, retries, 429s and every listing's paging counts so far."""
-        traffic = self.client.stats.as_dict()
-        with self._lock:
-            listings = list(self._listings)
-            warnings = tuple(self._warnings)
-        truncated = {stream: s.truncated for stream, s in listings if s.truncated}
-        return SourceStats(
-            requests=int(traffic["requests"]),
-            retries=int(traffic["retries"]),
-            throttled=int(traffic["throttled"]),
-            server_errors=int(traffic["server_errors"]),
-            transport_errors=int(traffic["transport_errors"]),
-            pages=sum(s.pages_fetched for _, s in listings),
-            records=sum(s.records_yielded for _, s in listings),
-            duplicates=sum(s.duplicates_dropped for _, s in listings),
-            shifts=sum(s.shifts_detected for _, s in listings),
-            recovery_passes=sum(s.recovery_passes for _, s in listings),
-            truncated=truncated,
-            warnings=warnings,
-        )
-
-    def listing(self, stream: str) -> PagerStats | None:
-        """The paging stats of the latest listing of `stream` (e.g. 'contacts')."""
-        with self._lock:
-            for name, stats in reversed(self._listings):
-                if name == stream:
-                    return stats
-        return None
-
-    def _paged(
-        self,
-        stream: str,
-        fetch: Fetch,
-        *,
-        page_size: int,
-        max_page_size: int,
-        on_loop: Literal["raise", "stop"] = "raise",
-        key: str | None = None,
-    ) -> OffsetPager:
-        """One listing, de-duplicated and shift-checked (see connectors.paging), not started yet.
-
-        Handed out unstarted so that a historical load can make it resumable
-        (`OffsetPager.track`: a checkpoint under `key`, default `stream`, and
-        a size estimate) without the read function knowing.
-        """
-        pager = OffsetPager(
-            fetch,
-            page_size=page_size,
-            max_page_size=max_page_size,
-            concurrency=self.concurrency,
-            on_loop=on_loop,
-            service=self.name,
-            stream=stream,
-            key=key,
-        )
-        with self._lock:
-            self._listings.append((stream, pager.stats))
-        return pager
-
-    def _warn(self, message: str) -> None:
-        logger.warning("%s: %s", self.name, message)
-        with self._lock:
-            self._warnings.append(message)
-
-    def _unwrap(self, body: Any, path: str) -> Any:
-        """`data` of a `{"success": true, "data": ...}` envelope; its `error` raised otherwise."""
-        if not isinstance(body, dict) or "success" not in body:
-            raise PayloadError(self.name, f"{path}: expected a {{'success', 'data'}} envelope, got {_shape(body)}")
-        if body["success"] is not True:
-            error = body.get("error") or "success is false and no error was given"
-            if isinstance(error, dict):
-                error = error.get("message") or error
-            raise RequestError(self.name, 200, f"{path}: {self.client.scrub(str(error))}")
-        if "data" not in body:
-            raise PayloadError(self.name, f"{path}: envelope has no 'data'")
-        return body["data"]
-
-    def _member(self, body: Any, key: str, path: str, kind: type = list) -> Any:
-        """`body[key]`, checked to be a `kind` (bare `{"agents": [...]}` answers)."""
-        if not isinstance(body, dict) or not isinstance(body.get(key), kind):
-            raise PayloadError(self.name, f"{path}: expected {{{key!r}: {kind.__name__}}}, got {_shape(body)}")
-        return body[key]
-
-    def _expect(self, value: Any, kind: type, path: str) -> Any:
-        if not isinstance(value, kind):
-            raise PayloadError(self.name, f"{path}: expected a {kind.__name__}, got {_shape(value)}")
-        return value
-
-
-def _shape(value: Any) -> str:
-    """A short description of a payload's shape, never its content (which may hold PII)."""
-    if isinstance(value, dict):
-        keys = ", ".join(sorted(map(str, value))[:8])
-        return f"an object with keys [{keys}]"
-    return f"a {type(value).__name__}"

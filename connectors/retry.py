@@ -2,9 +2,12 @@
 
 Pure functions over a status code (or exception) and response headers, in
 the manner of openai-python's `_should_retry` / `_calculate_retry_timeout`,
-so the policy is tested without a server or a clock. The one retry loop that
-uses them lives in `connectors.http.SourceClient`: one budget per request,
-never stacked with retries elsewhere.
+so the policy is tested without a server or a clock. Every transport uses
+them: the sources' loop in `connectors.http.SourceClient` and each CRM's
+transport (`connectors/<crm>/transport.py`, a urllib3 `Retry` subclass or a
+plain loop around a vendor SDK): one classification, one cap on any
+single wait (`WAIT_CAP_S`, a server's `Retry-After` included), one budget
+per request, never stacked with retries elsewhere.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ import httpx
 # 429 is the documented "slow down" of every source; 5xx other than these
 # (501 Not Implemented, 505...) will not get better by asking again.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# The longest single wait before a retry, whatever the server asks: past it,
+# giving up (and resuming on the next run) beats holding a worker.
+WAIT_CAP_S = 30.0
 
 # Values of X-RateLimit-Reset below this are read as "seconds from now"
 # rather than a Unix timestamp (some servers send a delta; 10^9 s is 2001).
@@ -104,7 +111,7 @@ def retry_delay(
     headers: Mapping[str, str] | None = None,
     *,
     base: float = 0.5,
-    cap: float = 30.0,
+    cap: float = WAIT_CAP_S,
     rng: Callable[[], float] = random.random,
     now: Callable[[], float] = time.time,
     status: int | None = None,

@@ -25,11 +25,11 @@ checkpoints are cleared, so the next `historical_load` starts over
 import dagster as dg
 
 from pipelines.assets.crm import TARGETS, activity_step, sync_activities, sync_target, target_step
+from pipelines.assets.people import locked_rebuild
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
 from pipelines.sources import SOURCES, Source, normalize_source
 from pipelines.steps.checkpoint import HistoricalCheckpoints, clear_checkpoints
-from pipelines.steps.persons import rebuild_persons
 from pipelines.steps.read import read_source
 from pipelines.summary import summarize
 
@@ -64,8 +64,8 @@ def load_op(source: Source) -> dg.OpDefinition:
 @dg.op(ins={"sources_loaded": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
 def merge_persons(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
     store = state.store()
-    stats = rebuild_persons(store)
-    record(context, store, "persons", stats.as_metadata())
+    stats = locked_rebuild(context, store)
+    record(context, store, "persons", stats)
 
 
 def push_op(target: str) -> dg.OpDefinition:

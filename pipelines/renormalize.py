@@ -26,10 +26,11 @@ from typing import Any, Sequence
 
 import dagster as dg
 
+from pipelines.assets.people import locked_rebuild
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
 from pipelines.sources import SOURCES, Source, normalize_source
-from pipelines.steps.persons import rebuild_persons
+from pipelines.steps.persons import LABELS as PERSON_LABELS
 
 RENORMALIZED = tuple(source for source in SOURCES if source.contact_stream or source.conversation_stream)
 
@@ -77,8 +78,8 @@ def renormalize_op(source: Source) -> dg.OpDefinition:
 def renormalize_persons(context: dg.OpExecutionContext, state: StateStoreResource) -> None:
     """Identities, conversation links and roll-ups, from the re-normalized records."""
     store = state.store()
-    stats = rebuild_persons(store)
-    record(context, store, "persons", stats.as_metadata())
+    stats = locked_rebuild(context, store)
+    record(context, store, "persons", stats)
     context.add_output_metadata(stats.as_metadata())
 
 
@@ -121,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _figures(stats: dict[str, Any]) -> str:
-    keep = ("normalized", "quarantined", "persons after de-duplication", "persons changed",
-            "conversations linked", "conversations unlinked (waiting for their person)")
-    return ", ".join(f"{key} {stats[key]}" for key in keep if key in stats)
+    """A step's figures in words: its normalize counts, or the persons step's (by their keys, labelled here)."""
+    keep = [(key, key) for key in ("normalized", "quarantined")]
+    keep += [(key, PERSON_LABELS[key]) for key in ("persons", "changed", "linked", "unlinked")]
+    return ", ".join(f"{label} {stats[key]}" for key, label in keep if key in stats)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
-"""Turn a stage's stats into what a person reads: UI metadata and run history."""
+"""Turn a stage's stats into what a person reads: UI metadata and run history.
+
+The run history keeps a stage's typed figures, never its labels
+(pipelines/figures.py): `record` takes a stats object, its `as_metadata()`
+display, or a plain dict, and stores the figures.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 import dagster as dg
 
+from pipelines.figures import HasFigures, figures_of
 from pipelines.state import StateStore
 
 
@@ -21,16 +27,17 @@ def record(
     context: dg.AssetExecutionContext | dg.OpExecutionContext,
     store: StateStore,
     step: str,
-    stats: Mapping[str, Any],
+    stats: Union[Mapping[str, Any], HasFigures],
     *,
     job: str | None = None,
     status: str | None = None,
 ) -> None:
-    """Keep a stage's figures in the store's run history (read by pipelines.summary).
+    """Keep a stage's figures in the store's run history (read by pipelines.summary), never its labels.
 
     The status is "skipped" when the stats say so, "failed" when they carry
     an "error", else "success", unless given.
     """
+    stats = figures_of(stats)
     if status is None:
         status = "skipped" if stats.get("skipped") else "failed" if stats.get("error") else "success"
     store.record_run(context.run.run_id, job or context.job_name, step, partition_label(context), status, stats)

@@ -7,6 +7,9 @@ the same names in `daily_sync` and `historical_load`: a source's read asset,
 `<target>_contacts` and `<target>_activities`. `summarize(store,
 run_id)` turns those rows into lines a person reads: the `sync_report`
 asset shows them and fails the run on them, and `make demo` prints them.
+
+The persons and CRM steps' rows hold typed figures under stable keys
+(pipelines/figures.py); words are made here, never read back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pipelines.assets.crm import TARGETS, activity_step, target_step
 from pipelines.reporting import md_table
 from pipelines.sources import SOURCES, Source
 from pipelines.state import StateStore
+from pipelines.steps.activities import days_shown
+from pipelines.steps.persons import duplicates_shown, left_behind_shown
 
 STATUS_WORDS = {"success": "ok", "failed": "FAILED", "skipped": "skipped", "not run": "not run"}
 
@@ -158,36 +163,74 @@ def _contacts_figures(stats: Mapping[str, Any], what: str = "contacts") -> str:
 
 
 def _persons_figures(stats: Mapping[str, Any]) -> list[str]:
-    figures = [f"{_n(stats.get('contact records merged', 0))} contacts merged into "
-               f"{_n(stats.get('persons after de-duplication', 0))} persons "
-               f"({_n(stats.get('persons changed', 0))} changed)"]
-    if "conversations linked" in stats:
-        figures.append(f"conversations: {_n(stats['conversations linked'])} linked to their person, "
-                       f"{_n(stats.get('conversations unlinked (waiting for their person)', 0))} unlinked")
+    """The persons step's figures (pipelines.steps.persons.PersonStats.figures) in words."""
+    figures = [f"{_n(stats.get('records', 0))} contacts merged into {_n(stats.get('persons', 0))} persons "
+               f"({_n(stats.get('changed', 0))} changed)"]
+    if "linked" in stats:
+        figures.append(f"conversations: {_n(stats['linked'])} linked to their person, "
+                       f"{_n(stats.get('unlinked', 0))} unlinked")
+    figures += _crm_leftovers(left_behind_shown(stats.get("left_behind") or []),
+                              "CRM records left behind, their person no longer exists (merge or delete them in the CRM)")
+    figures += _crm_leftovers(duplicates_shown(stats.get("duplicates") or []), "CRM duplicates to merge by hand")
     return figures
 
 
+LEFTOVERS_SHOWN = 10
+
+
+def _crm_leftovers(items: list[str] | None, title: str) -> list[str]:
+    """A persons-step listing of CRM records the sync no longer manages: a head line, then a few ids."""
+    if not items:
+        return []
+    more = len(items) - LEFTOVERS_SHOWN
+    tail = [f"  ... and {_n(more)} more (the persons step's metadata lists them all)"] if more > 0 else []
+    return [f"{title}: {_n(len(items))}", *(f"  {item}" for item in items[:LEFTOVERS_SHOWN]), *tail]
+
+
+def _verb(stats: Mapping[str, Any]) -> str:
+    return "would be " if stats.get("dry_run") else ""
+
+
 def _activity_figures(stats: Mapping[str, Any]) -> str:
-    verb = "would be " if stats.get("dry run") else ""
+    """The activity push's figures (pipelines.steps.activities.ActivityStats.figures) in words."""
+    verb = _verb(stats)
     waiting = []
-    if stats.get("unlinked (waiting for their person)"):
-        waiting.append(f"{_n(stats['unlinked (waiting for their person)'])} unlinked")
-    if stats.get("waiting for their contact in this CRM"):
-        waiting.append(f"{_n(stats['waiting for their contact in this CRM'])} waiting for their contact")
+    if stats.get("unlinked"):
+        waiting.append(f"{_n(stats['unlinked'])} unlinked")
+    if stats.get("waiting_for_contact"):
+        waiting.append(f"{_n(stats['waiting_for_contact'])} waiting for their contact")
     more = f" ({', '.join(waiting)})" if waiting else ""
-    return (f"activities {stats.get('days', '')}: {verb}created {_n(stats.get(f'{verb}created', 0))}, "
-            f"{verb}updated {_n(stats.get(f'{verb}updated', 0))}, unchanged {_n(stats.get('unchanged', 0))}, "
+    return (f"activities {days_shown(stats.get('days'))}: {verb}created {_n(stats.get('created', 0))}, "
+            f"{verb}updated {_n(stats.get('updated', 0))}, unchanged {_n(stats.get('unchanged', 0))}, "
             f"failed {_n(stats.get('failed', 0))}{more}")
 
 
 def _target_figures(stats: Mapping[str, Any]) -> list[str]:
-    verb = "would be " if stats.get("dry run") else ""
-    figures = [f"{verb}created {_n(stats.get(f'{verb}created', 0))}, {verb}updated {_n(stats.get(f'{verb}updated', 0))}, "
+    """The contact push's figures (pipelines.steps.push.PushStats.figures) in words."""
+    verb = _verb(stats)
+    figures = [f"{verb}created {_n(stats.get('created', 0))}, {verb}updated {_n(stats.get('updated', 0))}, "
                f"unchanged {_n(stats.get('unchanged', 0))}, failed {_n(stats.get('failed', 0))}"]
-    if stats.get("errors by code"):
-        figures.append(", ".join(f"{k}: {v}" for k, v in sorted(stats["errors by code"].items())))
-    if stats.get("stopped early") not in (None, "no"):
-        figures.append(f"stopped early, progress kept: {stats['stopped early']}")
+    if stats.get("errors"):
+        figures.append(", ".join(f"{k}: {v}" for k, v in sorted(stats["errors"].items())))
+    if stats.get("stopped"):
+        figures.append(f"stopped early, progress kept: {stats['stopped']}")
+    return figures + _mapping_figures(stats)
+
+
+PREVIEW_SHOWN = 10
+
+
+def _mapping_figures(stats: Mapping[str, Any]) -> list[str]:
+    """With a mapping file: who the mode skipped, and in a dry run what would change (a few lines)."""
+    figures = []
+    skipped = [(stats.get("skipped_not_in_crm") or 0, "not in CRM"),
+               (stats.get("skipped_already_in_crm") or 0, "already in CRM")]
+    if any(n for n, _ in skipped):
+        figures.append("skipped: " + ", ".join(f"{_n(n)} {why}" for n, why in skipped if n))
+    preview = stats.get("preview") or []
+    if preview:
+        figures.append(f"would change {_n(stats.get('persons_changing', 0))} persons, for example:")
+        figures += [f"  {line}" for line in preview[:PREVIEW_SHOWN]]
     return figures
 
 

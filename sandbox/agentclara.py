@@ -18,11 +18,16 @@ mutate the data while a client pages (`insert_contacts`, `delete_contacts`,
 from __future__ import annotations
 
 import bisect
+import hashlib
+import hmac
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
+
+import httpx
 
 from sandbox.common import (
     Clock,
@@ -155,6 +160,7 @@ class AgentClaraApp(EnvelopedSourceApp):
         self._lock = threading.RLock()
         self._contacts = LiveOrder(contacts)
         self._contact_fields: dict[int, dict[str, Any]] = {}  # overrides per index
+        self._bad_contacts: list[tuple[int, Any]] = []  # (list position, item as served): inject_bad_contacts
         self._contact_created: dict[int, datetime] = {}  # inserted records
         self._next_inserted = INSERTED_BASE
         self._earliest = self.data.first_created
@@ -168,6 +174,7 @@ class AgentClaraApp(EnvelopedSourceApp):
         self._list_counts = {"contacts": 0, "conversations": 0}
         self._list_offsets: dict[str, list[int]] = {"contacts": [], "conversations": []}
         self._hooks: dict[tuple[str, int], list[Callable[[], object]]] = {}
+        self._webhooks_sent = 0  # numbers the event and appointment ids of webhook_event/appointment_event
 
         self.route("GET", "/contacts", self._list_contacts)
         self.route("GET", "/contacts/{contact_id}", self._get_contact)
@@ -188,9 +195,47 @@ class AgentClaraApp(EnvelopedSourceApp):
     def _list_contacts(self, request: Request) -> Response:
         limit, offset = page_args(request.query, default_limit=25, max_limit=100)
         with self._lock:
-            page = [self._render_contact(i) for i in self._contacts.page(offset, limit)]
+            page = self._contact_page(offset, limit)
             self._after_list("contacts", offset)
         return self._ok(page)
+
+    def _contact_page(self, offset: int, limit: int) -> list[Any]:
+        """The listing's items at [offset, offset + limit): contacts, with any injected bad items at their positions."""
+        positions = [at for at, _ in self._bad_contacts]
+        first_real = offset - bisect.bisect_left(positions, offset)
+        real = iter(self._contacts.page(first_real, limit))
+        bad = dict(self._bad_contacts)
+        page: list[Any] = []
+        for position in range(offset, offset + limit):
+            if position in bad:
+                page.append(bad[position])
+                continue
+            index = next(real, None)
+            if index is None:
+                break
+            page.append(self._render_contact(index))
+        return page
+
+    def inject_bad_contacts(self, items: Iterable[Any], *, at: int = 0) -> None:
+        """Serve `items` as they are in `GET /contacts`, from list position `at` on, before the contact there.
+
+        The fault knob for broken records as platforms really serve them
+        (issue 9): a JSON string among the objects, ids that are missing,
+        null, lists or 300 characters long, lone surrogates, NUL, NaN (sent
+        as the bare `NaN` token, as Python and some JavaScript backends
+        write it), wrong types, deep nesting. The items are part of the
+        listing: later contacts move down, paging stays consistent.
+        """
+        with self._lock:
+            taken = {at for at, _ in self._bad_contacts}
+            position = at
+            for item in items:
+                while position in taken:
+                    position += 1
+                self._bad_contacts.append((position, item))
+                taken.add(position)
+                position += 1
+            self._bad_contacts.sort(key=lambda pair: pair[0])
 
     def _get_contact(self, request: Request) -> Response:
         index = CONTACT_IDS.decode(request.params["contact_id"])
@@ -573,3 +618,62 @@ class AgentClaraApp(EnvelopedSourceApp):
         with self._lock:
             order = self._conversations.copy()
         return (CONVERSATION_IDS.encode(j) for j in order.iter_from(0))
+
+    # --- webhooks: the emulator as the sender (issue 13) ----------------------------------
+
+    def webhook_event(self, event: str, conversation_id: str, *, with_messages: bool = True,
+                      event_id: str | None = None) -> dict[str, Any]:
+        """A webhook event as AgentClara is assumed to send it (DESIGN.md): `data` is the
+        conversation object, with its `messages` unless `with_messages` is False (an event
+        that only names the conversation)."""
+        conversation = self.conversation(conversation_id)
+        if conversation is None:
+            raise KeyError(conversation_id)
+        if not with_messages:
+            conversation = {k: conversation[k] for k in ("id", "customer_id", "status") if k in conversation}
+        return {"id": event_id or self._next_event_id(), "event": event, "created_at": iso_z(self.clock.now()),
+                "data": conversation}
+
+    def appointment_event(self, conversation_id: str, *, title: str = "Consultation",
+                          start: str = "2026-12-04T15:00:00Z", end: str = "2026-12-04T15:30:00Z",
+                          event_id: str | None = None) -> dict[str, Any]:
+        """An `appointment.booked` event for the conversation's customer (the assumed shape)."""
+        conversation = self.conversation(conversation_id)
+        if conversation is None:
+            raise KeyError(conversation_id)
+        with self._lock:
+            self._webhooks_sent += 1
+            appointment_id = f"apt_{self._webhooks_sent:06d}"
+        data = {"id": appointment_id, "conversation_id": conversation_id,
+                **{k: conversation.get(k) for k in ("customer_id", "customer_name", "customer_email", "customer_phone")},
+                "title": title, "start_time": start, "end_time": end, "timezone": "UTC"}
+        return {"id": event_id or self._next_event_id(), "event": "appointment.booked",
+                "created_at": iso_z(self.clock.now()), "data": data}
+
+    def _next_event_id(self) -> str:
+        with self._lock:
+            self._webhooks_sent += 1
+            return f"evt_{self._webhooks_sent:06d}"
+
+    @staticmethod
+    def emit_webhook(url: str, event: dict[str, Any] | bytes, secret: str | None = None,
+                     *, signature: str | None = None, timeout_s: float = 10.0) -> tuple[int, Any]:
+        """POST one event to `url` over real HTTP, signed as AgentClara is assumed to sign
+        (`X-AgentClara-Signature: sha256=<hex HMAC-SHA256 of the raw body>`) when `secret`
+        is given; `signature` overrides the header (a forgery). Returns (status, JSON body).
+
+        The emulator signs on its own, as the vendor would: it does not borrow the
+        receiver's code, so a test catches a receiver that disagrees with the assumption.
+        """
+        body = event if isinstance(event, bytes) else json.dumps(event).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-AgentClara-Signature"] = "sha256=" + hmac.new(
+                secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+        if signature is not None:
+            headers["X-AgentClara-Signature"] = signature
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text

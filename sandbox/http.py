@@ -66,6 +66,12 @@ class Faults:
     fail_status: int = 500
     drop_next: int = 0
     throttle_next: int = 0
+    # The next N JSON bodies carry one byte that is not valid UTF-8 (0xFF), inside a string value.
+    invalid_utf8_next: int = 0
+    # The next N JSON bodies carry a field nested 100,000 arrays deep (what `json` cannot decode
+    # within the recursion limit), or an integer of 5,000 digits (past Python's int/str limit).
+    deep_nesting_next: int = 0
+    huge_integer_next: int = 0
     seed: int = 7
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -91,6 +97,39 @@ class Faults:
             if roll < self.drop_rate + self.error_rate:
                 return "error"
         return None
+
+    def corrupt(self, payload: bytes) -> bytes:
+        """`payload` with 0xFF after the first `"name": "` (else the first string value), while
+        `invalid_utf8_next` lasts: what a backend that cuts bytes, not characters, serves."""
+        with self._lock:
+            if self.invalid_utf8_next <= 0:
+                return payload
+            self.invalid_utf8_next -= 1
+        for marker in (b'"name": "', b'": "'):
+            at = payload.find(marker)
+            if at >= 0:
+                return payload[:at + len(marker)] + b"\xff" + payload[at + len(marker):]
+        return payload
+
+    def hostile(self, payload: bytes) -> bytes:
+        """`payload` with a `"hostile"` field in its first record (else its top object) while
+        `deep_nesting_next` or `huge_integer_next` lasts: valid JSON a parser may still choke on."""
+        with self._lock:
+            if self.deep_nesting_next > 0:
+                self.deep_nesting_next -= 1
+                value = b"[" * 100_000 + b"]" * 100_000
+            elif self.huge_integer_next > 0:
+                self.huge_integer_next -= 1
+                value = b"9" * 5_000
+            else:
+                return payload
+        at = payload.find(b"{", 1)
+        at = at if at > 0 else payload.find(b"{")
+        if at < 0:
+            return payload
+        rest = payload[at + 1:]
+        field = b'"hostile": ' + value + (b"" if rest.lstrip().startswith(b"}") else b", ")
+        return payload[:at + 1] + field + rest
 
 
 class SlidingWindowLimiter:
@@ -215,7 +254,7 @@ def _make_handler(app: App, path_prefix: str) -> type[BaseHTTPRequestHandler]:
             elif response.body is None and response.status == 204:
                 payload = b""
             else:
-                payload = json.dumps(response.body).encode()
+                payload = app.faults.hostile(app.faults.corrupt(json.dumps(response.body).encode()))
             self.send_response(response.status)
             if payload or response.status != 204:
                 self.send_header("Content-Type", response.content_type)

@@ -4,11 +4,24 @@ What it covers is what the HubSpot sink uses, answered the way HubSpot
 answers (private-app bearer token, rate-limit headers, error bodies):
 
 - properties and property groups per object type (`contacts`, `notes`,
-  `communications`), with HubSpot's built-in contact properties;
+  `communications`, `meetings`), with HubSpot's built-in properties (an
+  enumeration with options, like `hs_meeting_outcome`, takes only its
+  option values: INVALID_OPTION otherwise);
 - contacts: batch upsert by `email` or by any `hasUniqueValue` property,
   batch read, list, get by id, and a simple search;
-- notes and communications: batch create (with associations), update, read;
-- associations v4: batch create and batch read.
+- notes, communications and meetings: batch create (with associations),
+  update, read. A meeting's `hs_timestamp` defaults to its
+  `hs_meeting_start_time`, as the meetings guide says; the other
+  engagements must carry one;
+- associations v4: batch create and batch read;
+- what people do in HubSpot's UI, over the real endpoints: delete a record
+  (`DELETE /crm/v3/objects/{type}/{id}`; deleting a contact deletes the
+  activities associated with it alone and unassociates the rest, as
+  HubSpot's knowledge base says) and merge two contacts
+  (`POST /crm/v3/objects/contacts/merge`: the survivor gets a new id unless
+  `preserve_primary_id`, keeps both records' associations, and the merged
+  record's email becomes one of its `hs_additional_emails`, which an upsert
+  by that email finds).
 
 Batch writes follow HubSpot's multi-status rule: when every input carries an
 `objectWriteTraceId`, per-record validation errors give `207 Multi-Status`
@@ -16,10 +29,14 @@ Batch writes follow HubSpot's multi-status rule: when every input carries an
 `context.objectWriteTraceId`); otherwise the first invalid input rejects the
 whole batch with 400 and nothing is applied. Structural errors (more than 100
 inputs, a non-unique `idProperty`, two inputs resolving to the same record)
-always reject the whole batch.
+always reject the whole batch. So does an engagement create associated with a
+record that does not exist (a deleted or merged-away contact): 400
+naming the missing ids in `context.toObjectId` (assumed; HubSpot documents
+no body for it), or, with `missing_association_reply = "207"`, a 207 error
+per input naming it.
 
 Tests read the state through plain Python accessors (`contacts()`, `find()`,
-`upserted`, `notes()`, ...) instead of going through HTTP.
+`upserted`, `notes()`, `meetings()`, ...) instead of going through HTTP.
 """
 
 from __future__ import annotations
@@ -42,20 +59,25 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 _EPOCH_MS_RE = re.compile(r"^\d{10,13}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-OBJECT_TYPES = ("contacts", "notes", "communications")
+OBJECT_TYPES = ("contacts", "notes", "communications", "meetings")
+# Object type ids HubSpot accepts in place of the names.
+OBJECT_TYPE_IDS = {"0-1": "contacts", "0-46": "notes", "0-18": "communications", "0-47": "meetings"}
 # HubSpot-defined association type ids (from -> to).
 ASSOCIATION_TYPES = {
     ("notes", "contacts"): 202,
     ("contacts", "notes"): 201,
     ("communications", "contacts"): 81,
     ("contacts", "communications"): 82,
+    ("meetings", "contacts"): 200,
+    ("contacts", "meetings"): 199,
 }
-_READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate"}
+_READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_additional_emails"}
 
 _BUILTIN_GROUPS = {
     "contacts": [("contactinformation", "Contact information"), ("emailinformation", "Email information")],
     "notes": [("engagement", "Engagement")],
     "communications": [("communication", "Communication")],
+    "meetings": [("meetinginformation", "Meeting information")],
 }
 # name, label, type, fieldType, groupName, hasUniqueValue
 _BUILTIN_PROPERTIES = {
@@ -66,6 +88,7 @@ _BUILTIN_PROPERTIES = {
         ("phone", "Phone Number", "string", "phonenumber", "contactinformation", False),
         ("mobilephone", "Mobile Phone Number", "string", "phonenumber", "contactinformation", False),
         ("company", "Company Name", "string", "text", "contactinformation", False),
+        ("hs_additional_emails", "Additional email addresses", "string", "textarea", "emailinformation", False),
         ("jobtitle", "Job Title", "string", "text", "contactinformation", False),
         ("website", "Website URL", "string", "text", "contactinformation", False),
         ("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", "contactinformation", False),
@@ -91,11 +114,45 @@ _BUILTIN_PROPERTIES = {
         ("hs_createdate", "Create date", "datetime", "date", "communication", False),
         ("hs_lastmodifieddate", "Last modified date", "datetime", "date", "communication", False),
     ],
+    # The meetings guide's properties (none but hs_timestamp marked required).
+    "meetings": [
+        ("hs_meeting_title", "Meeting name", "string", "text", "meetinginformation", False),
+        ("hs_meeting_body", "Meeting description", "string", "html", "meetinginformation", False),
+        ("hs_internal_meeting_notes", "Internal notes", "string", "html", "meetinginformation", False),
+        ("hs_meeting_external_url", "External URL", "string", "text", "meetinginformation", False),
+        ("hs_meeting_location", "Location", "string", "text", "meetinginformation", False),
+        ("hs_meeting_start_time", "Start time", "datetime", "date", "meetinginformation", False),
+        ("hs_meeting_end_time", "End time", "datetime", "date", "meetinginformation", False),
+        ("hs_meeting_outcome", "Meeting outcome", "enumeration", "select", "meetinginformation", False),
+        ("hs_activity_type", "Call and meeting type", "enumeration", "select", "meetinginformation", False),
+        ("hs_timestamp", "Activity date", "datetime", "date", "meetinginformation", False),
+        ("hubspot_owner_id", "Activity assigned to", "enumeration", "select", "meetinginformation", False),
+        ("hs_object_id", "Record ID", "number", "number", "meetinginformation", False),
+        ("hs_createdate", "Create date", "datetime", "date", "meetinginformation", False),
+        ("hs_lastmodifieddate", "Last modified date", "datetime", "date", "meetinginformation", False),
+    ],
+}
+# Options of built-in enumerations that are validated (others take any value here).
+# The meetings guide gives the outcome labels; the internal values are assumed.
+_BUILTIN_OPTIONS = {
+    # HubSpot's default contact lifecycle stages and lead statuses (internal values).
+    ("contacts", "lifecyclestage"): [("Subscriber", "subscriber"), ("Lead", "lead"),
+                                     ("Marketing Qualified Lead", "marketingqualifiedlead"),
+                                     ("Sales Qualified Lead", "salesqualifiedlead"), ("Opportunity", "opportunity"),
+                                     ("Customer", "customer"), ("Evangelist", "evangelist"), ("Other", "other")],
+    ("contacts", "hs_lead_status"): [("New", "NEW"), ("Open", "OPEN"), ("In Progress", "IN_PROGRESS"),
+                                     ("Open Deal", "OPEN_DEAL"), ("Unqualified", "UNQUALIFIED"),
+                                     ("Attempted to Contact", "ATTEMPTED_TO_CONTACT"), ("Connected", "CONNECTED"),
+                                     ("Bad Timing", "BAD_TIMING")],
+    ("meetings", "hs_meeting_outcome"): [("Scheduled", "SCHEDULED"), ("Completed", "COMPLETED"),
+                                         ("Rescheduled", "RESCHEDULED"), ("No show", "NO_SHOW"),
+                                         ("Canceled", "CANCELED")],
 }
 _DEFAULT_READ = {
     "contacts": ["email", "firstname", "lastname", "createdate", "lastmodifieddate", "hs_object_id"],
     "notes": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
     "communications": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "meetings": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 _VALID_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool"}
 _VALID_FIELD_TYPES = {"textarea", "text", "date", "file", "number", "select", "radio", "checkbox",
@@ -139,6 +196,11 @@ class HubSpotApp(App):
       message; such inputs fail alone (207, code REJECTED).
     - `fail_after_create_next`: apply the next N batch creates, then answer
       502, as a gateway timeout after the write would.
+    - `missing_association_reply`: "400" (whole batch) or "207" (per input)
+      for creates associated with a record that does not exist.
+    - `preserve_primary_id`: a merge keeps the primary's id (HubSpot's beta)
+      instead of giving the survivor a new one.
+    - `edit_contact(id, properties)`: a sales rep's edit in HubSpot's UI (no API call).
     - `faults` (base class): fail_next, drop_next, throttle_next, latency_s.
     """
 
@@ -162,6 +224,8 @@ class HubSpotApp(App):
         self.retry_after_s = retry_after_s  # None: seconds until a slot frees
         self.reject_keys: dict[str, str] = dict(reject_keys or {})
         self.fail_after_create_next = 0  # apply a batch/create, then answer 502
+        self.missing_association_reply = "400"
+        self.preserve_primary_id = False
         self.portal_id = portal_id
         self.upserted: Counter[str] = Counter()  # upsert key -> times applied
         self.upsert_requests: list[int] = []  # input count of every admitted upsert
@@ -169,6 +233,9 @@ class HubSpotApp(App):
         self._local = threading.local()
         self._windows: dict[str, tuple[SlidingWindowLimiter, SlidingWindowLimiter]] = {}
         self._next_id = 1001
+        # Whether any contact may hold hs_additional_emails (only a merge or a UI edit sets it):
+        # until then an unknown email is not looked for there, a scan of every contact per input.
+        self._may_have_additional_emails = False
         self._objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
         self._associations: set[tuple[str, str, str, str, int]] = set()
         self._index: dict[str, dict[str, dict[str, str]]] = {}  # type -> unique prop -> value -> id
@@ -179,9 +246,11 @@ class HubSpotApp(App):
                 self._groups[object_type][name] = {"name": name, "label": label,
                                                    "displayOrder": order, "archived": False}
             for name, label, ptype, field, group, unique in _BUILTIN_PROPERTIES[object_type]:
+                options = [{"label": text, "value": value, "displayOrder": order, "hidden": False}
+                           for order, (text, value) in enumerate(_BUILTIN_OPTIONS.get((object_type, name), []))]
                 self._properties[object_type][name] = self._property_record(
                     {"name": name, "label": label, "type": ptype, "fieldType": field,
-                     "groupName": group, "hasUniqueValue": unique}, hubspot_defined=True)
+                     "groupName": group, "hasUniqueValue": unique, "options": options}, hubspot_defined=True)
         self._register_routes()
 
     # ----------------------------------------------------------- test accessors
@@ -194,6 +263,9 @@ class HubSpotApp(App):
 
     def communications(self) -> list[dict[str, Any]]:
         return self.objects("communications")
+
+    def meetings(self) -> list[dict[str, Any]]:
+        return self.objects("meetings")
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -232,6 +304,16 @@ class HubSpotApp(App):
         """Create a contact directly (as if entered in the HubSpot UI); returns its id."""
         with self._lock:
             return self._create("contacts", dict(properties))["id"]
+
+    def edit_contact(self, record_id: str, properties: Mapping[str, str]) -> None:
+        """Change a contact's properties as a sales rep would in HubSpot's UI: no API call, no rate limit.
+
+        `""` clears a value. The contact keeps its id; its last-modified time moves.
+        """
+        with self._lock:
+            if "hs_additional_emails" in properties:
+                self._may_have_additional_emails = True
+            self._update("contacts", self._objects["contacts"][record_id], dict(properties))
 
     def requests(self, method: str | None = None, path_contains: str = "") -> list[tuple[str, str, int]]:
         """The request log (method, path, status), filtered."""
@@ -284,11 +366,16 @@ class HubSpotApp(App):
                 response.headers.update(self._rate_headers(0, 0, self.per_10s // 10))
                 return response
             allowed, remaining, wait = ten.hit()
+            daily_left = self.daily_limit - self.daily_used
             if not allowed:
-                return self.throttled_response("TEN_SECONDLY_ROLLING", wait)
+                response = self.throttled_response("TEN_SECONDLY_ROLLING", wait)
+                response.headers.update(self._rate_headers(0, daily_left, 0))  # HubSpot sends them on 429s too
+                return response
             sec_allowed, sec_remaining, sec_wait = one.hit()
             if not sec_allowed and self.per_second:
-                return self.throttled_response("SECONDLY", sec_wait)
+                response = self.throttled_response("SECONDLY", sec_wait)
+                response.headers.update(self._rate_headers(remaining, daily_left, 0))
+                return response
             self.daily_used += 1
             self._local.headers = self._rate_headers(remaining, self.daily_limit - self.daily_used,
                                                      sec_remaining)
@@ -323,20 +410,21 @@ class HubSpotApp(App):
         r("POST", "/crm/v3/properties/{objectType}", self._create_property)
         r("GET", "/crm/v3/properties/{objectType}/{propertyName}", self._get_property)
         r("POST", "/crm/v3/objects/contacts/batch/upsert", self._batch_upsert)
+        r("POST", "/crm/v3/objects/contacts/merge", self._merge)
         r("POST", "/crm/v3/objects/contacts/search", self._search)
         r("POST", "/crm/v3/objects/{objectType}/batch/create", self._batch_create)
         r("POST", "/crm/v3/objects/{objectType}/batch/update", self._batch_update)
         r("POST", "/crm/v3/objects/{objectType}/batch/read", self._batch_read)
         r("GET", "/crm/v3/objects/{objectType}", self._list_objects)
         r("GET", "/crm/v3/objects/{objectType}/{objectId}", self._get_object)
+        r("DELETE", "/crm/v3/objects/{objectType}/{objectId}", self._delete_object)
         r("POST", "/crm/v4/associations/{fromType}/{toType}/batch/create", self._associate)
         r("POST", "/crm/v4/associations/{fromType}/{toType}/batch/read", self._read_associations)
 
     def _object_type(self, request: Request) -> str | None:
-        """`contacts`, `notes`, `communications` (or their ids `0-1`, `0-46`, `0-18`); None if unknown."""
+        """`contacts`, `notes`, `communications`, `meetings` (or their ids, OBJECT_TYPE_IDS); None if unknown."""
         object_type = request.params.get("objectType", "")
-        aliases = {"0-1": "contacts", "0-46": "notes", "0-18": "communications"}
-        object_type = aliases.get(object_type, object_type)
+        object_type = OBJECT_TYPE_IDS.get(object_type, object_type)
         return object_type if object_type in OBJECT_TYPES else None
 
     def _unknown_type(self, request: Request) -> Response:
@@ -482,10 +570,22 @@ class HubSpotApp(App):
         wanted = value.lower() if prop == "email" else value
         if self._is_unique(object_type, prop):
             record_id = self._index.get(object_type, {}).get(prop, {}).get(wanted)
+            if record_id is None and prop == "email":
+                return self._by_additional_email(object_type, wanted)
             return self._objects[object_type].get(record_id) if record_id else None
         for record in self._objects[object_type].values():
             have = record["properties"].get(prop)
             if have is not None and (have.lower() if prop == "email" else have) == wanted:
+                return record
+        return None
+
+    def _by_additional_email(self, object_type: str, email: str) -> dict[str, Any] | None:
+        """The record that holds `email` among its `hs_additional_emails` (a merge's survivor)."""
+        if not email or not self._may_have_additional_emails:
+            return None
+        for record in self._objects[object_type].values():
+            extra = (record["properties"].get("hs_additional_emails") or "").lower().split(";")
+            if email in extra:
                 return record
         return None
 
@@ -519,6 +619,10 @@ class HubSpotApp(App):
             if text and kind == "datetime" and not (_EPOCH_MS_RE.match(text) or _DATETIME_RE.match(text)):
                 raise _invalid_property(name, f"{text} was not a valid datetime (ISO 8601 or epoch milliseconds).",
                                         "INVALID_DATETIME")
+            allowed = [option["value"] for option in known[name]["options"]]
+            if text and kind == "enumeration" and allowed and text not in allowed:
+                raise _invalid_property(name, f"{text} was not one of the allowed options: {allowed}",
+                                        "INVALID_OPTION")
             clean[name] = text
         return clean
 
@@ -647,6 +751,8 @@ class HubSpotApp(App):
         if new:
             record = self._create("contacts", properties)
         else:
+            if (properties.get("email") or "").lower() != (record["properties"].get("email") or "").lower():
+                properties = {k: v for k, v in properties.items() if k != "email"}  # found by an additional email
             self._update("contacts", record, properties)
         self.upserted[record_id.lower() if id_property == "email" else record_id] += 1
         public = self._public("contacts", record, properties)
@@ -663,6 +769,14 @@ class HubSpotApp(App):
         if isinstance(inputs, Response):
             return inputs
         with self._lock:
+            missing = self._missing_associations(inputs)
+            if missing and self.missing_association_reply != "207":
+                message = f"One or more associations are invalid: no contacts with id {', '.join(missing)}"
+                return self.error_response(400, message, "VALIDATION_ERROR",
+                                           subCategory="crm.associations.INVALID_OBJECT_IDS",
+                                           context={"toObjectId": missing},
+                                           errors=[{"message": message, "code": "INVALID_ASSOCIATION",
+                                                    "context": {"toObjectId": missing}}])
             checked = [self._check_create(object_type, item) for item in inputs]
             response = self._settle(inputs, checked, started, 201,
                                     lambda item, props: self._apply_create(object_type, item, props),
@@ -673,16 +787,23 @@ class HubSpotApp(App):
                                            "INTERNAL_ERROR")
             return response
 
+    def _missing_associations(self, inputs: list[dict[str, Any]]) -> list[str]:
+        """Ids of contacts the inputs ask to be associated with that do not exist, in order."""
+        wanted = [str((a.get("to") or {}).get("id")) for item in inputs for a in item.get("associations") or []]
+        return sorted({i for i in wanted if i not in self._objects["contacts"]}, key=lambda v: (len(v), v))
+
     def _check_create(self, object_type: str, item: dict[str, Any]) -> dict[str, str] | _RecordError:
         try:
             properties = self._validate_properties(object_type, item.get("properties") or {})
+            if object_type == "meetings" and not properties.get("hs_timestamp"):
+                properties["hs_timestamp"] = properties.get("hs_meeting_start_time", "")
             if not properties.get("hs_timestamp"):
                 raise _invalid_property("hs_timestamp", "hs_timestamp is required", "REQUIRED_PROPERTY")
             for association in item.get("associations") or []:
                 to_id = str((association.get("to") or {}).get("id"))
                 if to_id not in self._objects["contacts"]:
-                    raise _RecordError("VALIDATION_ERROR", f"Object {to_id} to associate does not exist",
-                                       "INVALID_ASSOCIATION")
+                    raise _RecordError("VALIDATION_ERROR", f"One or more associations are invalid: no contacts "
+                                       f"with id {to_id}", "INVALID_ASSOCIATION")
             return properties
         except _RecordError as error:
             return error
@@ -727,6 +848,80 @@ class HubSpotApp(App):
 
             checked = [check(item) for item in inputs]
             return self._settle(inputs, checked, started, 200, apply, self._trace_context)
+
+    # ------------------------------------------------- deletes and merges (UI-like)
+    def delete(self, object_type: str, record_id: str) -> None:
+        """Delete a record as a user would in HubSpot (see `_delete_object`)."""
+        with self._lock:
+            self._remove(object_type, record_id)
+
+    def _delete_object(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        if object_type is None:
+            return self._unknown_type(request)
+        with self._lock:
+            self._remove(object_type, request.params["objectId"])
+        return Response(204, None)
+
+    def _remove(self, object_type: str, record_id: str) -> None:
+        """Drop a record and its associations; a contact's activities associated with it alone go too."""
+        record = self._objects[object_type].pop(record_id, None)
+        if record is None:
+            return
+        self._unindex(object_type, record)
+        linked = {(tt, tid) for (f, fid, tt, tid, _) in self._associations if f == object_type and fid == record_id}
+        self._associations = {a for a in self._associations if not (
+            (a[0] == object_type and a[1] == record_id) or (a[2] == object_type and a[3] == record_id))}
+        if object_type == "contacts":
+            for to_type, to_id in linked:
+                if to_type != "contacts" and not any(f == to_type and fid == to_id for (f, fid, *_r) in self._associations):
+                    self._remove(to_type, to_id)
+
+    def _unindex(self, object_type: str, record: Mapping[str, Any]) -> None:
+        for name, values in self._index.get(object_type, {}).items():
+            value = record["properties"].get(name)
+            if value:
+                values.pop(value.lower() if name == "email" else value, None)
+
+    def _merge(self, request: Request) -> Response:
+        body = request.json() or {}
+        primary, other = str(body.get("primaryObjectId")), str(body.get("objectIdToMerge"))
+        with self._lock:
+            if primary not in self._objects["contacts"] or other not in self._objects["contacts"]:
+                return self.error_response(400, f"Contacts {primary} and {other} must both exist to merge")
+            survivor = self.merge_contacts(primary, other)
+            return Response(200, self._public("contacts", survivor))
+
+    def merge_contacts(self, primary_id: str, other_id: str) -> dict[str, Any]:
+        """Merge `other_id` into `primary_id` as HubSpot does; returns the surviving record."""
+        with self._lock:
+            primary, other = self._objects["contacts"][primary_id], self._objects["contacts"][other_id]
+            props = {k: v for k, v in other["properties"].items() if v}
+            props.update({k: v for k, v in primary["properties"].items() if v})
+            extra = [e for e in [other["properties"].get("email"), other["properties"].get("hs_additional_emails"),
+                                 primary["properties"].get("hs_additional_emails")] if e]
+            props["hs_additional_emails"] = ";".join(extra)
+            self._may_have_additional_emails = True
+            links = {(a[2], a[3], a[4]) for a in self._associations
+                     if a[0] == "contacts" and a[1] in (primary_id, other_id)}
+            for record in (primary, other):
+                self._objects["contacts"].pop(record["id"])
+                self._unindex("contacts", record)
+            self._associations = {a for a in self._associations if not (
+                (a[0] == "contacts" and a[1] in (primary_id, other_id))
+                or (a[2] == "contacts" and a[3] in (primary_id, other_id)))}
+            for name in ("hs_object_id", "createdate", "lastmodifieddate"):
+                props.pop(name, None)
+            if self.preserve_primary_id:
+                self._next_id, saved = int(primary_id), self._next_id
+                survivor = self._create("contacts", props)
+                self._next_id = saved
+            else:
+                survivor = self._create("contacts", props)
+            survivor["properties"]["hs_merged_object_ids"] = ";".join(sorted({primary_id, other_id} - {survivor["id"]}))
+            for to_type, to_id, type_id in links:
+                self._link("contacts", survivor["id"], to_type, to_id, type_id)
+            return survivor
 
     # ------------------------------------------------------------------ reads
     def _batch_read(self, request: Request) -> Response:

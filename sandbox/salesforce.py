@@ -7,7 +7,10 @@ Shapes follow Salesforce's documentation: errors are a list
 created}` or 200 when updated, bulk ingest jobs go Open -> UploadComplete ->
 InProgress -> JobComplete and expose successfulResults / failedResults /
 unprocessedrecords CSVs, and every REST answer carries
-`Sforce-Limit-Info: api-usage=N/M`.
+`Sforce-Limit-Info: api-usage=N/M`. Describe gives a fresh org's field
+lengths (FirstName 40, LastName 80, Email 80, Phone 40, Company 255, Subject
+255, Description 32,000) and writes enforce them as Salesforce counts,
+in UTF-16 units (an emoji is two), with STRING_TOO_LONG.
 
 Start it (simple-salesforce always builds https URLs):
 
@@ -17,11 +20,22 @@ Start it (simple-salesforce always builds https URLs):
     server = serve(app)                   # ServerThread over TLS, started
     # instance URL: server.url; token: app.access_token; CA: tls.ca_path()
 
+Task and Event are activities: their custom fields are fields of the shared
+Activity object, so `Agent_Conversation_Id__c` and `Agent_Appointment_Id__c`
+show on both describes, and adding, dropping or changing a custom field on
+one changes it on the other (as Setup → Object Manager → Activity does). An
+Event that is not all-day needs `StartDateTime` and an `EndDateTime` or a
+`DurationInMinutes` (REQUIRED_FIELD_MISSING), never ends before it starts
+(FIELD_INTEGRITY_EXCEPTION), and keeps the two consistent: a write of one
+recomputes the other, and `ActivityDateTime`/`ActivityDate` follow the start
+(sandbox/salesforce_events.py).
+
 Knobs tests turn (all plain attributes or methods):
 - `drop_field(obj, name)`, `set_external_id(obj, name, False)`, `add_field(obj, name, type_)`: describe drifts.
 - `duplicate_keys`: external ids answered with DUPLICATE_VALUE.
 - `validation_failures`: {external id: message} -> FIELD_CUSTOM_VALIDATION_EXCEPTION.
 - `expire_sessions()`: every issued token now gets 401 INVALID_SESSION_ID.
+- `edit_record(obj, id, values)`: a sales rep's edit in the UI (no API call).
 - `api_limit`, `api_used`: 403 REQUEST_LIMIT_EXCEEDED once `api_used` reaches `api_limit`.
 - `bulk_polls_to_complete`: job-info polls answered InProgress before JobComplete.
 - `fail_next_bulk_jobs`: the next N ingest jobs end Failed, records unprocessed.
@@ -54,6 +68,7 @@ from urllib.parse import unquote
 
 from sandbox import tls
 from sandbox.http import App, Faults, Request, Response, ServerThread
+from sandbox.salesforce_events import event_fields, settle_event_times
 
 API_VERSIONS = (
     ("Summer '23", "58.0"),
@@ -65,7 +80,9 @@ API_VERSIONS = (
 ORG_ID = "00D000000000001AAA"
 USER_ID = "005000000000001AAA"
 COLLECTION_LIMIT = 200
-KEY_PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Account": "001"}
+KEY_PREFIX = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "Account": "001"}
+# Objects whose custom fields live on the shared Activity object.
+ACTIVITY_OBJECTS = ("Task", "Event")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
@@ -73,8 +90,18 @@ NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
 CSV_DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 
 
+def _utf16_length(text: str) -> int:
+    """Length as Salesforce (Java) counts it: an emoji outside the BMP is two characters."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+# A fresh org's Lead picklists (Setup → Object Manager → Lead → Fields): Status is restricted.
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 
 
 def _field(
@@ -90,9 +117,14 @@ def _field(
     unique: bool = False,
     reference_to: tuple[str, ...] = (),
     relationship: str | None = None,
+    picklist_values: tuple[str, ...] = (),
+    restricted: bool = False,
 ) -> dict[str, Any]:
     """One entry of describe()['fields'], with the keys clients read."""
     return {
+        "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": i == 0, "validFor": None}
+                           for i, v in enumerate(picklist_values)],
+        "restrictedPicklist": restricted,
         "name": name,
         "label": label or re.sub(r"(?<!^)(?=[A-Z])", " ", name.removesuffix("__c")).replace("_", " "),
         "type": type_,
@@ -111,11 +143,19 @@ def _field(
     }
 
 
+def _activity_fields() -> list[dict[str, Any]]:
+    """The sync's custom Activity fields, shown on Task and Event alike."""
+    return [_field("Agent_Conversation_Id__c", external_id=True, unique=True, label="Agent Conversation Id"),
+            _field("Agent_Appointment_Id__c", external_id=True, unique=True, label="Agent Appointment Id")]
+
+
 def standard_schema() -> dict[str, list[dict[str, Any]]]:
-    """Lead, Contact and Task as a fresh org with the sync's custom fields set up."""
+    """Lead, Contact, Task and Event as a fresh org with the sync's custom fields set up."""
     ident = _field("Id", "id", length=18, nillable=False, createable=False, defaulted=True)
     agent_key = _field("Agent_Contact_Id__c", external_id=True, unique=True, label="Agent Contact Id")
     sources = _field("Agent_Sources__c", label="Agent Sources")
+    who = _field("WhoId", "reference", reference_to=("Contact", "Lead"), relationship="Who")
+    what = _field("WhatId", "reference", reference_to=("Account",), relationship="What")
     return {
         "Lead": [
             ident,
@@ -125,8 +165,8 @@ def standard_schema() -> dict[str, list[dict[str, Any]]]:
             _field("Email", "email", length=80),
             _field("Phone", "phone", length=40),
             _field("MobilePhone", "phone", length=40),
-            _field("Status", "picklist", nillable=False, defaulted=True),
-            _field("LeadSource", "picklist"),
+            _field("Status", "picklist", nillable=False, defaulted=True, picklist_values=LEAD_STATUSES, restricted=True),
+            _field("LeadSource", "picklist", picklist_values=LEAD_SOURCES),
             _field("Description", "textarea", length=32000),
             agent_key,
             sources,
@@ -145,16 +185,17 @@ def standard_schema() -> dict[str, list[dict[str, Any]]]:
         ],
         "Task": [
             ident,
-            _field("WhoId", "reference", reference_to=("Contact", "Lead"), relationship="Who"),
-            _field("WhatId", "reference", reference_to=("Account",), relationship="What"),
+            who,
+            what,
             _field("Subject", "combobox", length=255),
             _field("Description", "textarea", length=32000),
             _field("ActivityDate", "date"),
             _field("Status", "picklist", nillable=False, defaulted=True),
             _field("Priority", "picklist", nillable=False, defaulted=True),
             _field("TaskSubtype", "picklist"),
-            _field("Agent_Conversation_Id__c", external_id=True, unique=True, label="Agent Conversation Id"),
+            *_activity_fields(),
         ],
+        "Event": event_fields(_field, [dict(ident), dict(who), dict(what), *_activity_fields()]),
     }
 
 
@@ -201,7 +242,7 @@ class _Job:
 
 
 class SalesforceApp(App):
-    """A small Salesforce org: Lead, Contact, Task; REST, collections, Bulk 2.0, SOAP login."""
+    """A small Salesforce org: Lead, Contact, Task, Event; REST, collections, Bulk 2.0, SOAP login."""
 
     def __init__(
         self,
@@ -250,22 +291,41 @@ class SalesforceApp(App):
         with self._lock:
             self._valid_tokens.clear()
 
+    @staticmethod
+    def _sharing(obj: str, name: str) -> tuple[str, ...]:
+        """The objects a field change applies to: a custom Activity field is on Task and Event."""
+        return ACTIVITY_OBJECTS if obj in ACTIVITY_OBJECTS and name.endswith("__c") else (obj,)
+
     def drop_field(self, obj: str, name: str) -> None:
         with self._lock:
-            self.schema[obj] = [f for f in self.schema[obj] if f["name"] != name]
+            for each in self._sharing(obj, name):
+                self.schema[each] = [f for f in self.schema[each] if f["name"] != name]
 
     def add_field(self, obj: str, name: str, type_: str = "string", **options: Any) -> None:
         """Add a (custom) field to the object, as an admin would in Setup (`options` as `_field`)."""
         with self._lock:
-            self.schema[obj] = [f for f in self.schema[obj] if f["name"] != name] + [_field(name, type_, **options)]
+            for each in self._sharing(obj, name):
+                self.schema[each] = [f for f in self.schema[each] if f["name"] != name] + [
+                    _field(name, type_, **options)]
 
     def set_external_id(self, obj: str, name: str, external_id: bool) -> None:
         with self._lock:
-            for f in self.schema[obj]:
-                if f["name"] == name:
-                    f["externalId"] = external_id
-                    f["idLookup"] = external_id
-                    f["unique"] = external_id
+            for each in self._sharing(obj, name):
+                for f in self.schema[each]:
+                    if f["name"] == name:
+                        f["externalId"] = external_id
+                        f["idLookup"] = external_id
+                        f["unique"] = external_id
+
+    def edit_record(self, obj: str, record_id: str, values: dict[str, Any]) -> None:
+        """Change a record's fields as a sales rep would in Salesforce's UI: no API call, no API usage.
+
+        None or "" clears a field. The record keeps its Id; LastModifiedDate moves.
+        """
+        with self._lock:
+            record = self._records[obj][record_id]
+            record.update({name: (None if value == "" else value) for name, value in values.items()})
+            record["SystemModstamp"] = record["LastModifiedDate"] = _now()
 
     def records(self, obj: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -543,7 +603,7 @@ class SalesforceApp(App):
         merged = {} if created else dict(existing)
         merged.update(values)
         merged[key_field] = key if created else existing[key_field]
-        if len(key) > fields[key_field]["length"]:
+        if _utf16_length(key) > fields[key_field]["length"]:
             raise _Invalid("STRING_TOO_LONG", f"{fields[key_field]['label']}: data value too large: {key[:40]}... "
                            f"(max length={fields[key_field]['length']})", [key_field])
         missing = [
@@ -564,7 +624,11 @@ class SalesforceApp(App):
                     spec["type"] in ("double", "int", "currency") and not NUMBER_RE.match(str(value))):
                 raise _Invalid("INVALID_TYPE_ON_FIELD_IN_RECORD",
                                f"{spec['label']}: value not of required type: {value}", [name])
-            if spec["length"] and isinstance(value, str) and len(value) > spec["length"]:
+            allowed = {v["value"] for v in spec.get("picklistValues") or [] if v.get("active")}
+            if spec.get("restrictedPicklist") and allowed and str(value) not in allowed:
+                raise _Invalid("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                               f"{spec['label']}: bad value for restricted picklist field: {value}", [name])
+            if spec["length"] and isinstance(value, str) and _utf16_length(value) > spec["length"]:
                 raise _Invalid("STRING_TOO_LONG", f"{spec['label']}: data value too large: {value[:40]} "
                                f"(max length={spec['length']})", [name])
         if lowered in {k.lower() for k in self.duplicate_keys}:
@@ -574,6 +638,9 @@ class SalesforceApp(App):
         for rejected, message in self.validation_failures.items():
             if rejected.lower() == lowered:
                 raise _Invalid("FIELD_CUSTOM_VALIDATION_EXCEPTION", message, [])
+        refused = settle_event_times(merged, values) if obj == "Event" else None
+        if refused:
+            raise _Invalid(*refused)
         if created:
             record_id = pending.get(lowered) or self._new_id(obj)
             pending[lowered] = record_id
@@ -612,6 +679,9 @@ class SalesforceApp(App):
         if change.obj == "Task":
             record.setdefault("Status", "Not Started")
             record.setdefault("Priority", "Normal")
+        if change.obj == "Event":
+            record.setdefault("IsAllDayEvent", False)
+            record.setdefault("ShowAs", "Busy")
         self._records[change.obj][change.record_id] = record
         self.upsert_counts[(change.obj, change.key.lower())] += 1
 
@@ -686,9 +756,11 @@ class SalesforceApp(App):
         re.IGNORECASE | re.DOTALL,
     )
     _COND = re.compile(r"^\s*(\w+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(null))\s*$", re.IGNORECASE)
+    _IN = re.compile(r"^\s*(\w+)\s+IN\s*\((.*)\)\s*$", re.IGNORECASE | re.DOTALL)
+    _LITERAL = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
     def _query(self, request: Request) -> Response:
-        """Enough SOQL for checks: SELECT a, b | COUNT() FROM Obj [WHERE f = 'v' [AND ...]] [LIMIT n]."""
+        """Enough SOQL for checks: SELECT a, b | COUNT() FROM Obj [WHERE f = 'v' | f IN ('v', ...) [AND ...]] [LIMIT n]."""
         match = self._SOQL.match(request.query.get("q", ""))
         if not match:
             raise _BadRequest(400, "MALFORMED_QUERY", "unexpected token in query")
@@ -697,6 +769,11 @@ class SalesforceApp(App):
             fields = self._fields(obj)
             conditions = []
             for part in re.split(r"\s+AND\s+", match["where"] or "", flags=re.IGNORECASE) if match["where"] else []:
+                listed = self._IN.match(part)
+                if listed and listed[1] in fields:
+                    values = {re.sub(r"\\(.)", r"\1", v).lower() for v in self._LITERAL.findall(listed[2])}
+                    conditions.append((listed[1], frozenset(values)))
+                    continue
                 cond = self._COND.match(part)
                 if not cond or cond[1] not in fields:
                     raise _BadRequest(400, "MALFORMED_QUERY", f"unsupported condition: {part.strip()}")
@@ -704,7 +781,8 @@ class SalesforceApp(App):
                 conditions.append((cond[1], value))
             rows = [
                 r for r in self._records[obj].values()
-                if all((r.get(f) is None if v is None else str(r.get(f) or "").lower() == v.lower())
+                if all((r.get(f) is None if v is None else str(r.get(f) or "").lower() in v
+                        if isinstance(v, frozenset) else str(r.get(f) or "").lower() == v.lower())
                        for f, v in conditions)
             ]
             if match["limit"]:

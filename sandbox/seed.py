@@ -8,7 +8,8 @@ Every value is derived from (seed, kind, index), never from shared mutable
 state: a record is rebuilt on demand, so a million AgentClara contacts cost no
 memory, and two runs with the same seed see exactly the same data.
 
-A `Person` is the truth about a human (always a valid email and phone). What a
+A `Person` is the truth about a human (always a valid email, and a phone
+libphonenumber says is valid for its country: `_phone_for`). What a
 platform *shows* of them is decided when a record is rendered: hidden fields,
 odd formats, invalid values. Persons 0..SHARED_PEOPLE-1 are "regulars" who
 are AgentClara contacts 0..SHARED_PEOPLE-1 and also turn up on Clairo and
@@ -378,10 +379,17 @@ def format_phone(person: Person, style: int) -> str:
     return styles[style % len(styles)]
 
 
+# What people type when they will not give their number: dirty data on purpose.
+# None is an identity (docs/identity.md): the letters placeholder and the
+# fictional +1 555 numbers of the platforms' docs look like numbers, and an
+# older rule merged everyone who typed the same one into one person.
+PLACEHOLDER_PHONES = ("12345", "555-CALL-NOW", "0000000000", "n/a", "+1 555 0100", "+1 (555) 123-4567")
+
+
 def render_phone(person: Person, rng: random.Random, *, invalid_rate: float = 0.015) -> str:
     """The phone as stored by a platform: E.164 half the time, anything else otherwise."""
     if rng.random() < invalid_rate:
-        return rng.choice(("12345", "555-CALL-NOW", "0000000000", "n/a", "+1 555", "123"))
+        return rng.choice(PLACEHOLDER_PHONES)
     if rng.random() < 0.5:
         return person.phone
     return format_phone(person, rng.randrange(1, 8))

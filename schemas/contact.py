@@ -1,7 +1,7 @@
 """The canonical contact: one per source record, schema "contact".
 
 As a plain JSON dict (what travels between layers and is stored), v1
-(v2, the current version, adds three keys: see below):
+(v2 adds three keys, v3, the current version, has v2's: see below):
 
     {"schema": "contact", "version": 1, "source": "agentclara", "source_id": "cust_1",
      "email": "john@example.com", "phone": "+15551234567",
@@ -16,8 +16,12 @@ As a plain JSON dict (what travels between layers and is stored), v1
 - extra: source data kept for the CRM that has no canonical field yet
   (Clairo answers such as "budget"); {} for most sources.
 - warnings: codes of what the normalizer dropped without quarantining the
-  record: "invalid_email", "invalid_phone", "bad_timestamp:<field>".
-- v2 (current) adds, after "updated_at", what the source record itself
+  record: "invalid_email", "invalid_phone", "bad_timestamp:<field>"; and of
+  what it cleaned: "cleaned:<field>" (control characters, ANSI escapes,
+  lone surrogates, NaN, deep nesting: schemas._common.prepare) and
+  "raw_sanitized:<change>" (what the store changed to keep the payload:
+  schemas.raw). A clean payload gets none of these, so its hash is as before.
+- v2 adds, after "updated_at", what the source record itself
   says about the contact's conversations: "preferred_channel" (a canonical
   channel, schemas.conversation.CHANNELS), "last_seen_at" (ISO-8601 UTC) and
   "conversation_count". The normalizers fill them only where the payload
@@ -28,6 +32,10 @@ As a plain JSON dict (what travels between layers and is stored), v1
   normalizer: the person's real roll-ups come from the stored
   conversations (pipelines/steps/persons.py). Stored v1 records load as v2
   through schemas.migrations.contact_v1_to_v2 (null, null, 0).
+- v3 (current) has v2's keys; its phone is a real number or null (the
+  phone rule in schemas.fields: valid for its region, typed in digits).
+  Stored v2 contacts load through schemas.migrations.contact_v2_to_v3,
+  which drops a phone the rule refuses ("invalid_phone").
 """
 
 from __future__ import annotations
@@ -58,7 +66,7 @@ def contact_keys(version: int | None = None) -> tuple[str, ...]:
     version = current_version(SCHEMA) if version is None else version
     if version == 1:
         return V1_KEYS
-    if version == 2:
+    if version in (2, 3):  # v3 has v2's keys: only its phone rule is stricter
         at = V1_KEYS.index("updated_at") + 1
         return V1_KEYS[:at] + V2_ADDED_KEYS + V1_KEYS[at:]
     raise MigrationError(f"contact has no version {version}")

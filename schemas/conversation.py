@@ -31,7 +31,11 @@ As a plain JSON dict:
   last-update time (a list item). A conversation with neither is
   quarantined (`no_timestamp`): it belongs to no day and a CRM activity
   needs a date. Invalid payloads are quarantined like contacts are:
-  `malformed_payload` (not an object, messages not a list), `missing_id`.
+  `malformed_payload` (not an object, messages not a list), `missing_id`,
+  `invalid_id`. Text is read through `_common.prepare`: message content
+  keeps its lines and tabs (`text.clean_text(multiline=True)`), every
+  other string is one line; what cleaning changed is in `warnings`
+  ("cleaned:<field>", "raw_sanitized:<change>").
 
 Its *activity time* (`activity_time`) is last_message_at, else started_at;
 the UTC date of that time (`activity_day`) is the daily partition the

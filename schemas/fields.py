@@ -4,10 +4,13 @@ Each function takes whatever a payload holds (str, number, None, garbage)
 and returns the canonical value, or None when there is nothing usable.
 Only `parse_timestamp` raises (`InvalidRecord("bad_timestamp")`), so that a
 caller can decide whether a bad time is a warning or a reason to quarantine.
+The characters of every canonical string and the id rule are in
+`schemas/text.py` (`clean_text`, `parse_source_id`).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -47,18 +50,27 @@ def normalize_email(value: Any) -> str | None:
 
 
 # --- phone -------------------------------------------------------------------
+#
+# The phone rule (DESIGN.md, "Matching people"; docs/identity.md): a phone
+# is an identity, and so a canonical value, only when libphonenumber says
+# the number is valid for its region (`is_valid_number`) AND its digits were
+# typed as digits. Not identities: a number that merely has the right length
+# (the fictional +1 555 area code of the platforms' docs, `+15551234567`),
+# and anything spelled with letters (`555-CALL-NOW`, `1-800-FLOWERS`), which
+# libphonenumber would read as keypad digits, so that five strangers who
+# typed the same placeholder would share one number. Such a value is
+# dropped with an "invalid_phone" warning (schemas/_common.read_phone): it
+# never keys or joins a person. Everything downstream (the SQL rule in the
+# state store, schemas.identity, the AgentPro visitor key) trusts that a
+# canonical phone passed this one check.
 
 
-def normalize_phone(value: Any, region: str | None = "US", *, strict: bool = False) -> str | None:
-    """E.164 form of a phone number, or None when it is not a usable number.
+def normalize_phone(value: Any, region: str | None = "US") -> str | None:
+    """E.164 form of a phone number that is an identity (rule above), or None.
 
     `region` is the country assumed for numbers written without `+`.
-    With `strict=True` only numbers phonenumbers knows to be assigned
-    (`is_valid_number`) pass. By default a number also passes when it has a
-    full length for its country and fits that country's general numbering
-    pattern (phonenumbers metadata): this keeps well-formed but unassigned
-    blocks such as the `+1 555 ...` numbers used throughout the platforms'
-    docs and test data, and still rejects `12345`, `0000000000`, `n/a`.
+    Separators, `tel:` prefixes and extensions (`ext. 12`, dropped) are
+    fine; `12345`, `0000000000`, `n/a`, `+1 555 123 4567` and letters are not.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -73,25 +85,31 @@ def normalize_phone(value: Any, region: str | None = "US", *, strict: bool = Fal
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not _usable_number(number, strict=strict):
+    if not is_identity_number(number, text):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _usable_number(number: phonenumbers.PhoneNumber, *, strict: bool) -> bool:
-    if phonenumbers.is_valid_number(number):
-        return True
-    if strict:
+def is_identity_number(number: phonenumbers.PhoneNumber, typed: str) -> bool:
+    """True when `number` (parsed from `typed`) is valid for its region and was typed in digits.
+
+    phonenumbers turns letters into keypad digits before anything else, so
+    the only trace of `555-CALL-NOW` in the parsed number is that `typed`
+    holds fewer digits than its national number and extension are made of.
+    """
+    if not phonenumbers.is_valid_number(number):
         return False
-    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return False
-    region = phonenumbers.region_code_for_country_code(number.country_code)
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if metadata is None or metadata.general_desc is None:
-        return False
-    pattern = metadata.general_desc.national_number_pattern
-    nsn = phonenumbers.national_significant_number(number)
-    return bool(pattern) and re.fullmatch(pattern, nsn) is not None
+    made_of = str(number.national_number) + (number.extension or "")
+    return len(phonenumbers.normalize_digits_only(typed)) >= len(made_of)
+
+
+def is_identity_phone(e164: Any) -> bool:
+    """True when a stored canonical phone still passes the rule (for records normalized by an older one).
+
+    Only validity can be checked from an E.164 value; a letters-number is
+    caught when its raw payload is normalized again.
+    """
+    return isinstance(e164, str) and e164.startswith("+") and normalize_phone(e164, None) == e164
 
 
 # --- names -------------------------------------------------------------------
@@ -182,6 +200,35 @@ def split_name(full: Any) -> tuple[str | None, str | None]:
     return parts.first, parts.last
 
 
+def crm_names(first: Any, last: Any, full: Any) -> tuple[str | None, str | None]:
+    """(first, last) as every CRM receives them, from a person's name fields: the one rule both mappings use.
+
+    Stored parts are kept. A missing last name is taken from the full name
+    only when the full name begins with the first name ("Mary Ann" in "Mary
+    Ann Smith" leaves "Smith"); a full name alone is split after its first
+    word, a one-word name being a first name, as `parse_name` reads it. A
+    full name is never copied whole into the last name: that put "Robert
+    Jones" as the last name of a "Bob" (Salesforce's old copy; a required
+    LastName is filled by the Salesforce mapping's placeholder instead).
+    """
+    first_s, last_s, full_s = (_one_line(v) for v in (first, last, full))
+    if full_s is None or (first_s and last_s):
+        return first_s, last_s
+    if first_s is None and last_s is None:
+        head, _, rest = full_s.partition(" ")
+        return head, rest or None
+    if last_s is None and full_s.lower().startswith(first_s.lower() + " "):  # type: ignore[union-attr]
+        return first_s, full_s[len(first_s) + 1:]  # type: ignore[arg-type]
+    return first_s, last_s
+
+
+def _one_line(value: Any) -> str | None:
+    """A value as one line of single-spaced text, None when empty (what the CRM mappings send)."""
+    if value is None:
+        return None
+    return " ".join(str(value).split()) or None
+
+
 def name_from_parts(first: Any, last: Any) -> NameParts:
     """Canonical name from separate first/last fields (each may be missing)."""
     first_s = _fix_case(first) if isinstance(first, str) and not _is_placeholder(first) else None
@@ -192,7 +239,10 @@ def name_from_parts(first: Any, last: Any) -> NameParts:
     return NameParts(first_s, last_s, full)
 
 
+@functools.lru_cache(maxsize=65_536)
 def _fix_case(part: str) -> str | None:
+    # Cached: a pure function of one name word, and the same words ("JOHN", "smith") come back
+    # all through a load, each costing a HumanName (~0.2 ms) otherwise.
     text = " ".join(part.split())
     if not text:
         return None
@@ -258,6 +308,35 @@ def parse_timestamp(value: Any) -> datetime | None:
         return _as_utc(parsedate_to_datetime(text))
     except (TypeError, ValueError, IndexError):
         raise InvalidRecord(BAD_TIMESTAMP, f"unreadable timestamp: {text[:40]!r}") from None
+
+
+# The two datetime formats the CRMs are sent, named once (`crm_datetime`):
+# a moment, 2024-03-15T10:30:00.000Z: UTC with milliseconds, for HubSpot datetime properties
+# (which take this ISO form as well as epoch milliseconds) and Salesforce dateTime fields (ISO
+# with an offset, 'Z' being UTC's);
+ISO_MILLIS_UTC = "iso-millis-utc"
+# a day, 2024-03-15, for Salesforce date fields (a Task's ActivityDate).
+ISO_DATE = "iso-date"
+
+
+def crm_datetime(value: Any, fmt: str = ISO_MILLIS_UTC) -> str | None:
+    """`value` (an ISO-8601 string, a datetime or a date) as a CRM is sent it; None when empty.
+
+    The one formatter of every CRM mapping, so HubSpot and Salesforce never
+    disagree on a moment. ISO_MILLIS_UTC: the moment in UTC (a naive time
+    is read as UTC). ISO_DATE: the day as written (a datetime's own date,
+    a string's first ten characters), with no time-zone shift.
+    """
+    if not value:
+        return None
+    if fmt == ISO_DATE:
+        return value.isoformat()[:10] if isinstance(value, date) else str(value)[:10]
+    if fmt != ISO_MILLIS_UTC:
+        raise ValueError(f"unknown CRM datetime format {fmt!r}")
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _from_epoch(number: float) -> datetime:

@@ -11,6 +11,12 @@ Matching rule (DESIGN.md, "Matching people"), over canonical contacts:
    phone shares that person.
 4. Contacts with neither were quarantined by the normalizers; they get no key.
 
+A phone takes part only when it is a real number (schemas.fields, the phone
+rule: valid for its region per libphonenumber, typed in digits); a current
+canonical contact carries no other. Contacts of an older schema version are
+brought to the current one first (schemas.migrations), so a phone an older
+rule let through (`+15551234567`, `555-CALL-NOW`) never keys or joins anyone.
+
 `assign_person_keys` is the in-memory reference implementation of this rule;
 the state store implements the same rule in SQL and is tested against it.
 
@@ -23,7 +29,8 @@ from the best-ranked contact with the most complete name (first and last
 beat only one); email is the key's email (null for phone persons); phone is
 the key's phone for phone persons. tags = sorted union; source_ids =
 {source: sorted ids}; created_at = earliest; updated_at = latest of all
-`created_at`/`updated_at`. Input order never changes the result.
+`created_at`/`updated_at`; extra = merged key by key, like company (only
+when some contact has one). Input order never changes the result.
 
 Conversation roll-ups (contacts v2): `merge_person` gives a first summary
 from the contacts themselves (preferred_channel of the most recently seen
@@ -44,6 +51,9 @@ from typing import Any
 from schemas.errors import InvalidRecord
 from schemas.fields import normalize_email, normalize_phone, parse_timestamp, to_iso
 from schemas.hashing import content_hash
+# The key format lives in schemas.keys; canonical_person_key stays importable from here.
+from schemas.keys import canonical_person_key, parse_person_key, person_key_for_email, person_key_for_phone
+from schemas.registry import is_current, migrate
 
 SOURCE_PRIORITY = ("agentclara", "clairo", "agentpro", "chatloom")
 
@@ -66,28 +76,16 @@ def person_key(email: Any, phone: Any, *, region: str = "US") -> str | None:
     return canonical_person_key(normalize_email(email), normalize_phone(phone, region))
 
 
-def canonical_person_key(email: str | None, phone: str | None) -> str | None:
-    """`person_key` of a canonical contact, whose email and phone are already normalized (or None).
-
-    Normalizing again would give the same values at the cost of a second
-    email and phone validation per record, a fifth of normalize's time.
-    """
-    if email:
-        return f"email:{email}"
-    if phone:
-        return f"phone:{phone}"
-    return None
-
-
 def assign_person_keys(contacts: Iterable[Contact]) -> dict[SourceRef, str]:
     """Person key of every (source, source_id), by the matching rule above.
 
-    Expects canonical contacts (email and phone already normalized). When a
-    (source, source_id) appears more than once, only its best-ranked record
-    counts (see `latest_per_source_record`). Contacts with neither email nor
-    phone are left out of the result.
+    Expects canonical contacts (email and phone already normalized), of any
+    schema version (older ones are migrated first). When a (source,
+    source_id) appears more than once, only its best-ranked record counts
+    (see `latest_per_source_record`). Contacts with neither email nor phone
+    are left out of the result.
     """
-    records = latest_per_source_record(contacts)
+    records = [_current(c) for c in latest_per_source_record(contacts)]
     owners: dict[str, set[str]] = defaultdict(set)
     for contact in records:
         email, phone = contact.get("email"), contact.get("phone")
@@ -97,10 +95,11 @@ def assign_person_keys(contacts: Iterable[Contact]) -> dict[SourceRef, str]:
     for contact in records:
         email, phone = contact.get("email"), contact.get("phone")
         if email:
-            key = f"email:{email}"
+            key = person_key_for_email(email)
         elif phone:
             phone_owners = owners.get(phone, set())
-            key = f"email:{next(iter(phone_owners))}" if len(phone_owners) == 1 else f"phone:{phone}"
+            key = person_key_for_email(next(iter(phone_owners))) if len(phone_owners) == 1 \
+                else person_key_for_phone(phone)
         else:
             continue
         keys[_ref(contact)] = key
@@ -115,9 +114,14 @@ def latest_per_source_record(contacts: Iterable[Contact]) -> list[Contact]:
     return [group[0] if len(group) == 1 else min(group, key=_rank) for group in by_ref.values()]
 
 
+def _current(contact: Contact) -> Contact:
+    """The contact at its schema's current version (as the store loads it)."""
+    return contact if is_current(contact) else migrate(contact)
+
+
 def group_persons(contacts: Iterable[Contact]) -> dict[str, dict[str, Any]]:
     """Every person, merged, by person key (assign_person_keys + merge_person)."""
-    records = {_ref(c): c for c in latest_per_source_record(contacts)}
+    records = {_ref(c): _current(c) for c in latest_per_source_record(contacts)}
     members: dict[str, list[Contact]] = defaultdict(list)
     for ref, key in assign_person_keys(records.values()).items():
         members[key].append(records[ref])
@@ -128,9 +132,10 @@ def merge_person(person_key: str, contacts: Sequence[Contact]) -> dict[str, Any]
     """The person dict (docs/architecture.md) for one key, by the survivorship rule."""
     if not contacts:
         raise ValueError(f"no contacts for person {person_key!r}")
-    kind, _, value = person_key.partition(":")
-    if kind not in ("email", "phone") or not value:
+    parsed = parse_person_key(person_key)
+    if parsed is None:
         raise ValueError(f"not a person key: {person_key!r}")
+    kind, value = parsed
     ranked = sorted(contacts, key=_rank)
     name = _best_name(ranked)
     source_ids: dict[str, set[str]] = defaultdict(set)
@@ -153,7 +158,29 @@ def merge_person(person_key: str, contacts: Sequence[Contact]) -> dict[str, Any]
     }
     if any(_version(c) >= 2 for c in ranked):
         person.update(_conversation_summary(ranked))
+    extra = _merged_extra(ranked)
+    if extra:  # only when there is some: a person without any stays the dict it was
+        person["extra"] = extra
     return person
+
+
+def _merged_extra(ranked: Sequence[Contact]) -> dict[str, Any]:
+    """The contacts' `extra`, merged per key: each key's value from the best-ranked contact that has one.
+
+    The rule `company` follows, key by key, so a mapping file's `from:
+    extra.<key>` reads it. The CRM hash is over what a mapping sends, not
+    over this dict, so the built-in mappings (which read no extra) send
+    and hash exactly what they did before.
+    """
+    merged: dict[str, Any] = {}
+    for contact in ranked:
+        extra = contact.get("extra")
+        if not isinstance(extra, Mapping):
+            continue
+        for key, value in extra.items():
+            if str(key) not in merged and value not in (None, "", [], {}):
+                merged[str(key)] = value
+    return dict(sorted(merged.items()))
 
 
 def _conversation_summary(ranked: Sequence[Contact]) -> dict[str, Any]:

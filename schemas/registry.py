@@ -14,16 +14,18 @@ from typing import Any, Mapping
 from schemas.errors import MigrationError
 from schemas.migrations import MIGRATIONS
 
-# The version the normalizers write today. contact v2 (preferred_channel,
-# last_seen_at, conversation_count) is current since conversations are
-# synced; stored v1 contacts load through migrations.contact_v1_to_v2, and
+# The version the normalizers write today. contact v2 added preferred_channel,
+# last_seen_at, conversation_count; contact v3 (current) keeps v2's shape and
+# only lets a real phone number through (schemas.fields, the phone rule).
+# Stored older contacts load through the steps in schemas.migrations, and
 # their raw payloads are re-normalized by the next run (or `renormalize`).
-CURRENT_VERSIONS: dict[str, int] = {"contact": 2, "conversation": 1}
+CURRENT_VERSIONS: dict[str, int] = {"contact": 3, "conversation": 1, "appointment": 1}
 
 # Every version a stored record of each schema may legitimately carry.
 KNOWN_VERSIONS: dict[str, frozenset[int]] = {
-    "contact": frozenset({1, 2}),
+    "contact": frozenset({1, 2, 3}),
     "conversation": frozenset({1}),
+    "appointment": frozenset({1}),  # schemas/appointment.py
 }
 
 

@@ -25,8 +25,8 @@ from typing import Any, Iterator
 import pytest
 import sqlalchemy as sa
 
-from connectors.hubspot_mapping import hubspot_datetime
-from connectors.salesforce_mapping import ROLLUP_FIELDS, salesforce_datetime
+from connectors.hubspot.mapping import hubspot_datetime
+from connectors.salesforce.mapping import ROLLUP_FIELDS, salesforce_datetime
 from pipelines.state import StateStore
 from pipelines.state.tables import records
 from sandbox import tls
@@ -152,7 +152,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
             sandbox.seen["brief"] = brief
             bot = sandbox.agentpro.chatbots[0]["id"]
             sandbox.seen["visitor conversation"] = sandbox.agentpro.add_conversation(
-                bot, visitor_name="Wendy Walsh", visitor_phone="+44 7700 900123", channel="whatsapp")
+                bot, visitor_name="Wendy Walsh", visitor_phone="+44 7911 123456", channel="whatsapp")
             sandbox.runs["C"] = run_daily(sandbox.env, NEXT)
             yield sandbox
         finally:
@@ -314,12 +314,12 @@ def test_clairo_and_agentpro_conversations_reach_their_persons(box: Box) -> None
     assert kind == "notes" and f"clairo:{brief}" in contact["properties"]["agent_sync_sources"]
     # The AgentPro WhatsApp visitor known by phone only: a WhatsApp communication on that phone's person.
     key = f"agentpro:{box.seen['visitor conversation']}"
-    assert stored[key]["person_key"] == "phone:+447700900123"
+    assert stored[key]["person_key"] == "phone:+447911123456"
     ((kind, record),) = engagements[key]
     assert kind == "communications" and record["properties"]["hs_communication_channel_type"] == "WHATS_APP"
     assert box.hubspot.associated(kind, record["id"], "contacts") == [
-        box.crm_id("hubspot", "contact", "phone:+447700900123")]
-    assert box.tasks()[key]["WhoId"] == box.crm_id("salesforce", "contact", "phone:+447700900123")
+        box.crm_id("hubspot", "contact", "phone:+447911123456")]
+    assert box.tasks()[key]["WhoId"] == box.crm_id("salesforce", "contact", "phone:+447911123456")
 
 
 def _contact_records(box: Box, source: str) -> list[dict[str, Any]]:

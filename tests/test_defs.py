@@ -20,8 +20,10 @@ def test_the_contract_loads() -> None:
 def test_the_0200_tick_runs_the_day_that_just_ended() -> None:
     schedule = defs.resolve_schedule_def("daily_sync_schedule")
     tick = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    # The context is closed before its instance: an unclosed one leaves Dagster
+    # pointing at a dead instance for whichever test comes next.
+    with dg.instance_for_test() as instance, \
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-22"
 

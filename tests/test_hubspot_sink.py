@@ -22,8 +22,8 @@ from hubspot.crm.contacts.models import (
 )
 from hubspot.crm.properties.models import PropertyCreate
 
-from connectors import hubspot_mapping as mapping
-from connectors.errors import AuthError, ConfigError, QuotaExhausted, RetriesExhausted
+from connectors.hubspot import mapping
+from connectors.errors import AuthError, ConfigError, PartialProgress, QuotaExhausted, RetriesExhausted
 from connectors.hubspot import HubSpotSink, describe_error
 from connectors.ratelimit import RateLimiter
 from sandbox.http import ServerThread
@@ -260,10 +260,11 @@ def test_transient_faults_end_with_every_record_upserted_exactly_once(
 def test_injected_500_has_hubspot_shape(app: HubSpotApp, server: ServerThread) -> None:
     app.faults.fail_next = 10
     sink = make_sink(server, max_retries=2)
-    with pytest.raises(RetriesExhausted) as caught:
+    with pytest.raises(PartialProgress) as caught:
         sink.upsert([person(1)])
+    assert isinstance(caught.value.cause, RetriesExhausted)
     assert "HTTP 500" in str(caught.value) and "Injected server error" in str(caught.value)
-    assert caught.value.outcomes == []
+    assert caught.value.outcomes == [] and caught.value.pending_keys == ["email:p1@example.com"]
     assert len(posts(app)) == 3  # the first attempt and two retries
 
 
@@ -284,24 +285,39 @@ def test_daily_limit_stops_cleanly_keeping_progress(app: HubSpotApp, server: Ser
     sink = make_sink(server, batch_size=50)
     sink.prepare()
     app.daily_limit = app.daily_used + 1  # room for exactly one more request
-    with pytest.raises(QuotaExhausted) as caught:
+    with pytest.raises(PartialProgress) as caught:
         sink.upsert([person(i) for i in range(120)])
-    assert "daily" in str(caught.value)
+    assert isinstance(caught.value.cause, QuotaExhausted) and "daily" in str(caught.value)
     assert len(caught.value.outcomes) == 50 and all(o.ok for o in caught.value.outcomes)
-    assert app.status_counts[429] == 1  # a spent daily limit is not retried
+    assert len(caught.value.pending_keys) == 70
+    # The answer to the first batch said no daily call was left: stopped before HubSpot refused
+    # (a daily 429 is still not retried: tests/test_crm_pacing.py).
+    assert app.status_counts.get(429, 0) == 0
 
 
-def test_dry_run_writes_nothing(app: HubSpotApp, server: ServerThread) -> None:
-    sink = make_sink(server, dry_run=True)
-    sink.prepare()
-    outcomes = sink.upsert([person(i) for i in range(5)] + [phone_person("+15550002222")])
-    assert len(outcomes) == 6 and all(o.ok and o.crm_id is None for o in outcomes)
+def test_prepare_without_create_lists_what_is_missing_and_writes_nothing(app: HubSpotApp,
+                                                                         server: ServerThread) -> None:
+    """A dry run's prepare (the sync step passes create=False): the missing properties named, none created."""
+    sink = make_sink(server)
+    sink.prepare(create=False)
     assert "contacts property agent_sync_person_key" in sink.missing
-    assert posts(app) == [] and app.contacts() == []
-    assert "agent_sync_person_key" not in app.property_names()
-    assert sink.upsert_activities([{"source": "agentclara", "source_id": "c1", "contact_id": "1",
-                                    "started_at": "2024-03-15T10:30:00+00:00"}])[0].ok
-    assert posts(app) == []
+    assert posts(app) == [] and "agent_sync_person_key" not in app.property_names()
+    sink.prepare()  # a later real run still creates them: a listing-only prepare is not remembered as done
+    assert "agent_sync_person_key" in app.property_names()
+
+
+def test_a_dry_run_push_writes_nothing_whatever_the_sink(app: HubSpotApp, server: ServerThread,
+                                                         tmp_path: Any) -> None:
+    """Dry run is decided by the sync step alone: a sink built for real writes still sends nothing."""
+    from pipelines.state import StateStore
+    from pipelines.steps.push import push_persons
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.save_persons([(p["person_key"], p) for p in [person(i) for i in range(5)]])
+    stats = push_persons(store, make_sink(server), dry_run=True)
+    assert stats.created == 5 and stats.as_metadata()["would be created"] == 5
+    assert posts(app) == [] and app.contacts() == [] and "agent_sync_person_key" not in app.property_names()
+    assert store.sync_rows("hubspot", "contact", [f"email:p{i}@example.com" for i in range(5)]) == {}
 
 
 def test_every_attempt_retries_included_takes_a_limiter_slot(app: HubSpotApp, server: ServerThread) -> None:
@@ -466,6 +482,82 @@ def test_an_activity_deleted_in_hubspot_is_created_again(
     [outcome] = make_sink(server).upsert_activities([conversation(1, contact_ids[0], crm_id="999999")])
     assert outcome.ok and outcome.created and outcome.crm_id != "999999"
     assert len(app.notes()) == 1
+
+
+def hubspot_client(server: ServerThread) -> HubSpot:
+    """The vendor client, as a person's script (or HubSpot's UI) would act on the portal."""
+    return HubSpot(access_token=DEFAULT_TOKEN, host=server.url)
+
+
+@pytest.mark.parametrize("reply", ["400", "207"])
+def test_an_engagement_on_a_deleted_contact_fails_alone_as_contact_gone(
+        app: HubSpotApp, server: ServerThread, contact_ids: list[str], reply: str) -> None:
+    app.missing_association_reply = reply
+    hubspot_client(server).crm.contacts.basic_api.archive(contact_ids[1])  # deleted in HubSpot
+    convs = [conversation(i, contact_ids[i % 3]) for i in range(9)]
+    outcomes = {o.key: o for o in make_sink(server).upsert_activities(convs)}
+    gone = {k for k, o in outcomes.items() if not o.ok}
+    assert gone == {f"agentclara:conv_{i}" for i in (1, 4, 7)}
+    assert {outcomes[k].error_code for k in gone} == {"CONTACT_GONE"}
+    assert not any(outcomes[k].permanent for k in gone)
+    assert all(o.ok and o.created for k, o in outcomes.items() if k not in gone)
+    assert len(app.notes()) == 6
+    creates = posts(app, "/notes/batch/create")
+    # A 400 names the missing contact: its inputs are picked out, the rest is sent again at once.
+    assert len(creates) == (2 if reply == "400" else 1)
+
+
+def test_an_engagement_on_a_merged_away_contact_lands_on_the_survivor_after_a_resync(
+        app: HubSpotApp, server: ServerThread, contact_ids: list[str]) -> None:
+    from hubspot.crm.contacts.models import PublicMergeInput
+
+    survivor = hubspot_client(server).crm.contacts.basic_api.merge(
+        PublicMergeInput(primary_object_id=contact_ids[0], object_id_to_merge=contact_ids[1]))
+    assert survivor.id not in contact_ids  # HubSpot gives the merged record a new id
+    sink = make_sink(server)
+    [outcome] = sink.upsert_activities([conversation(1, contact_ids[1])])
+    assert outcome.error_code == "CONTACT_GONE"
+    # What the activity step makes happen next: the contact is upserted again, by email.
+    [again] = sink.upsert([person(1)])
+    assert again.ok and again.crm_id == survivor.id and not again.created
+    assert app.find(email="p0@example.com")["id"] == survivor.id  # the primary's email stays primary
+    [outcome] = sink.upsert_activities([conversation(1, again.crm_id)])
+    assert outcome.ok and app.associated("contacts", survivor.id, "notes") == [outcome.crm_id]
+
+
+def test_a_whole_batch_400_on_engagement_update_is_bisected(
+        app: HubSpotApp, server: ServerThread, contact_ids: list[str]) -> None:
+    sink = make_sink(server)
+    created = sink.upsert_activities([conversation(i, contact_ids[0]) for i in range(6)])
+    stored = [{**conversation(o_i, contact_ids[0]), "crm_id": o.crm_id}
+              for o_i, o in enumerate(sorted(created, key=lambda o: o.key))]
+    app.faults.fail_next, app.faults.fail_status = 1, 400  # one whole-batch refusal, then the halves pass
+    outcomes = sink.upsert_activities(stored)
+    assert all(o.ok and not o.created for o in outcomes) and len(app.notes()) == 6
+    assert len(posts(app, "/notes/batch/update")) == 3
+
+
+def test_a_100_kb_name_and_transcript_arrive_capped_on_a_character_boundary(
+        app: HubSpotApp, server: ServerThread) -> None:
+    sink = make_sink(server)
+    sink.prepare()
+    name = "a" * (mapping.MAX_VALUE_LENGTH - len(mapping.TRUNCATION_MARK) - 1) + "\U0001F600" * 20_000
+    [outcome] = sink.upsert([person(1, first_name=name)])
+    assert outcome.ok
+    stored = app.find(email="p1@example.com")["properties"]["firstname"]
+    assert stored.endswith("a" + mapping.TRUNCATION_MARK)  # the emoji would have been split: left out whole
+    assert not any(0xD800 <= ord(ch) <= 0xDFFF for ch in stored)
+    assert [(c.field, c.limit) for c in outcome.truncated] == [("firstname", 65_536)]
+    long = "\U0001F600" * 60_000  # 120,000 UTF-16 units
+    conv = conversation(1, outcome.crm_id, channel="sms", messages=[
+        {"id": "m1", "role": "customer", "content": long, "sent_at": "2024-03-15T10:30:00+00:00"}])
+    [activity] = sink.upsert_activities([conv])
+    body = app.communications()[0]["properties"]["hs_communication_body"]
+    assert activity.ok and body.endswith(mapping.TRUNCATION_MARK)
+    assert len(body.encode("utf-16-le")) // 2 <= 65_536 and "\ufffd" not in body
+    assert [c.field for c in activity.truncated] == ["hs_communication_body"]
+    short = person(2)
+    assert sink.upsert([short])[0].truncated == () and mapping.properties_and_cuts(short)[1] == ()
 
 
 # ------------------------------------------------------------ re-keyed persons

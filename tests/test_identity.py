@@ -17,7 +17,9 @@ from schemas.identity import (
     person_key,
 )
 
-P1, P2, P3 = "+14155552671", "+12125550100", "+15551234567"
+P1, P2, P3 = "+14155552671", "+12125550100", "+16175550199"
+# Stored by contact v2's rule, which let any full-length number through: not identities now.
+FICTIONAL, LETTERS = "+15551234567", "+15552255669"  # +1 555 area code; "555-CALL-NOW" read as keypad digits
 
 
 def contact(source, source_id, email=None, phone=None, updated="2024-01-01T00:00:00+00:00", **fields):
@@ -40,6 +42,10 @@ def contact(source, source_id, email=None, phone=None, updated="2024-01-01T00:00
         ("not-an-email", "(415) 555-2671", f"phone:{P1}"),
         (None, P1, f"phone:{P1}"),
         (None, "12345", None),
+        (None, "555-CALL-NOW", None),
+        (None, "+1 555 0100", None),
+        (None, FICTIONAL, None),
+        ("ann@x.com", "555-CALL-NOW", "email:ann@x.com"),
         ("", "", None),
         (None, None, None),
     ],
@@ -90,6 +96,11 @@ RULE_CASES = {
     "email-less-with-another-phone-is-not-pulled-in": (
         [contact("agentclara", "a1", "ann@x.com", P1), contact("agentpro", "v1", None, P2)],
         {"a1": "email:ann@x.com", "v1": f"phone:{P2}"},
+    ),
+    "a-phone-an-older-rule-let-through-keys-and-joins-no-one": (
+        [contact("agentclara", "a1", "ann@x.com", LETTERS), contact("agentclara", "a2", None, LETTERS),
+         contact("clairo", "c1", None, LETTERS), contact("agentpro", "v1", None, FICTIONAL)],
+        {"a1": "email:ann@x.com"},
     ),
     "neither-email-nor-phone-gets-no-key": (
         [contact("agentclara", "a1", "ann@x.com"), contact("agentclara", "a9")],
@@ -245,3 +256,42 @@ def test_group_persons_end_to_end_is_order_independent():
         shuffled = contacts[:]
         rng.shuffle(shuffled)
         assert group_persons(shuffled) == expected
+
+
+# ------------------------------------------------------------------ extra, carried into the person
+def test_extra_is_merged_per_key_from_the_best_ranked_contact_that_has_it():
+    newer = contact("clairo", "c1", "ann@x.com", updated="2024-02-01T00:00:00+00:00",
+                    extra={"title": "CTO", "budget": None, "conversationId": "conv_9"})
+    older = contact("agentclara", "a1", "ann@x.com", extra={"title": "Engineer", "budget": "10k"})
+    for order in itertools.permutations([newer, older]):
+        person = merge_person("email:ann@x.com", list(order))
+        # title from the newer contact; budget from the older one, the newer having none.
+        assert person["extra"] == {"budget": "10k", "conversationId": "conv_9", "title": "CTO"}
+
+
+def test_a_person_whose_contacts_have_no_extra_is_the_dict_it_was():
+    person = merge_person("email:ann@x.com", [contact("agentclara", "a1", "ann@x.com", extra={"empty": ""})])
+    assert "extra" not in person
+
+
+def test_carrying_extra_changes_no_crm_hash_under_the_built_in_mappings():
+    """The hash is over what a mapping sends; the built-in mappings read no extra."""
+    from connectors.hubspot import mapping as hubspot
+    from connectors.salesforce.mapping import FieldMapping
+    from schemas.hashing import content_hash
+
+    with_extra = merge_person("email:ann@x.com", [contact("clairo", "c1", "ann@x.com", first_name="Ann",
+                                                          last_name="Lee", extra={"title": "CTO"})])
+    without = {key: value for key, value in with_extra.items() if key != "extra"}
+    lead = FieldMapping("Lead", "Agent_Contact_Id__c", {}, None)
+    assert content_hash(hubspot.properties(with_extra)) == content_hash(hubspot.properties(without))
+    assert content_hash(lead.properties(with_extra)) == content_hash(lead.properties(without))
+
+
+def test_a_mapping_from_extra_now_writes_the_merged_value():
+    from connectors.fieldrules import Rule, merged
+    from connectors.hubspot import mapping as hubspot
+
+    person = merge_person("email:ann@x.com", [contact("clairo", "c1", "ann@x.com", extra={"title": "CTO"})])
+    rules = merged(hubspot.BUILTIN_RULES, [Rule("jobtitle", "extra.title")])
+    assert hubspot.properties(person, rules)["jobtitle"] == "CTO"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import agentclara, agentpro, clairo
+from connectors.agentclara import normalize as agentclara
+from connectors.agentpro import normalize as agentpro
+from connectors.clairo import normalize as clairo
 from schemas.contact import Contact, contact_keys
 from schemas.conversation import KEYS as CONVERSATION_KEYS
 from schemas.conversation import activity_day
@@ -28,9 +30,10 @@ def test_agentclara_documented_contact_gives_the_architecture_shape():
            "phone": "+15551234567", "tags": ["vip"],
            "created_at": "2024-03-15T10:30:00Z", "updated_at": "2024-03-15T10:30:00Z"}
     contact = agentclara.normalize_contact(raw)
-    # contact v2: the architecture's v1 shape plus what conversations teach (nothing, for a contact record)
-    assert contact == {**ARCHITECTURE_CONTACT, "version": 2, "preferred_channel": None, "last_seen_at": None,
-                       "conversation_count": 0, "extra": {}, "warnings": []}
+    # contact v3: the architecture's v1 shape plus what conversations teach (nothing, for a contact record);
+    # the docs' +1 555 number is fictional (not valid for the US), so it is no phone: only a warning.
+    assert contact == {**ARCHITECTURE_CONTACT, "version": 3, "phone": None, "preferred_channel": None,
+                       "last_seen_at": None, "conversation_count": 0, "extra": {}, "warnings": ["invalid_phone"]}
     assert tuple(contact) == contact_keys()
     assert Contact.from_dict(contact).to_dict() == contact
 
@@ -129,7 +132,7 @@ def test_agentclara_contact_region_applies_to_local_numbers():
 
 AGENTCLARA_DETAIL = {
     "id": "conv_abc123", "customer_id": "cust_xyz789", "customer_name": "John Smith",
-    "customer_phone": "+15551234567", "channel": "sms", "status": "open",
+    "customer_phone": "+14155552671", "channel": "sms", "status": "open",
     "messages": [
         {"id": "msg_1", "sender": "customer", "content": "Can I reschedule my appointment?",
          "timestamp": "2024-03-15T10:30:00Z"},
@@ -144,7 +147,7 @@ def test_agentclara_conversation_detail():
     assert tuple(conv) == CONVERSATION_KEYS
     assert conv == {
         "schema": "conversation", "version": 1, "source": "agentclara", "source_id": "conv_abc123",
-        "contact_source_id": "cust_xyz789", "email": None, "phone": "+15551234567",
+        "contact_source_id": "cust_xyz789", "email": None, "phone": "+14155552671",
         "channel": "sms", "status": "open", "subject": None,
         "started_at": "2024-03-15T10:30:00+00:00", "last_message_at": "2024-03-15T10:31:00+00:00",
         "messages": [
@@ -214,10 +217,10 @@ def test_agentclara_contact_from_conversation_uses_customer_fields():
     contact = agentclara.contact_from_conversation(AGENTCLARA_DETAIL)
     assert tuple(contact) == contact_keys()
     assert (contact["source"], contact["source_id"]) == ("agentclara", "cust_xyz789")
-    assert (contact["email"], contact["phone"], contact["full_name"]) == (None, "+15551234567", "John Smith")
+    assert (contact["email"], contact["phone"], contact["full_name"]) == (None, "+14155552671", "John Smith")
     assert contact["updated_at"] == "2024-03-15T10:31:00+00:00"
     with pytest.raises(InvalidRecord) as caught:
-        agentclara.contact_from_conversation({"id": "conv_1", "customer_name": "John", "customer_phone": "+15551234567"})
+        agentclara.contact_from_conversation({"id": "conv_1", "customer_name": "John", "customer_phone": "+14155552671"})
     assert caught.value.reason == "missing_id"
 
 
@@ -233,9 +236,9 @@ def _brief(answers, **fields):
     ("answers", "expected"),
     [
         pytest.param(
-            {"email": "john@example.com", "phone": "+15551234567", "name": "John Smith",
+            {"email": "john@example.com", "phone": "+14155552671", "name": "John Smith",
              "company": "TechStart", "budget": "$50-100/month"},
-            {"email": "john@example.com", "phone": "+15551234567", "first_name": "John",
+            {"email": "john@example.com", "phone": "+14155552671", "first_name": "John",
              "last_name": "Smith", "full_name": "John Smith", "company": "TechStart",
              "extra": {"budget": "$50-100/month"}},
             id="plain-keys",
@@ -437,6 +440,6 @@ def test_a_conversation_without_any_time_is_quarantined():
 def test_contacts_v2_say_what_their_payload_tells_about_conversations():
     visitor = agentpro.contact_from_conversation(_agentpro(visitorEmail="ann@example.com", channel="whatsapp"))
     assert (visitor["version"], visitor["preferred_channel"], visitor["last_seen_at"], visitor["conversation_count"]) == (
-        2, "whatsapp", "2025-01-01T09:05:00+00:00", 0)
+        3, "whatsapp", "2025-01-01T09:05:00+00:00", 0)
     lead = clairo.contact_from_brief(_brief({"email": "john@example.com"}))
     assert (lead["preferred_channel"], lead["last_seen_at"]) == ("webchat", "2026-04-01T14:30:00+00:00")

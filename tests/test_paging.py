@@ -130,8 +130,13 @@ class TestDedupe:
     def test_malformed_pages_raise(self) -> None:
         with pytest.raises(PayloadError):
             list(OffsetPager(lambda o, l: {"data": []}, page_size=10, max_page_size=10).pages())
-        with pytest.raises(PayloadError):
-            list(OffsetPager(lambda o, l: ["x"], page_size=10, max_page_size=10).pages())
+
+    def test_items_that_are_not_objects_are_yielded_for_quarantine(self) -> None:
+        # issue 9: one bad item never stops its page (normalization quarantines it)
+        page = ["x", {"id": "a"}, 7, {"id": ["a list"]}, None]
+        p = OffsetPager(lambda o, l: page if o == 0 else [], page_size=10, max_page_size=10)
+        assert [item for pg in p.pages() for item in pg] == page
+        assert p.stats.records_without_id == 4 and p.stats.complete
 
 
 def insert_front(n: int, tag: str) -> Callable[[list[dict]], None]:

@@ -21,7 +21,7 @@ from connectors.errors import (
 )
 from connectors.http import SourceClient
 from connectors.ratelimit import RateLimiter
-from connectors.retry import retry_delay, server_wait, should_retry
+from connectors.retry import WAIT_CAP_S, retry_delay, server_wait, should_retry
 
 NOW = 1_700_000_000.0
 SECRET = "sk_live_secret_key_123456"
@@ -226,6 +226,14 @@ class TestRetryLoop:
         fake = FakeTime()
         make_client(transport, fake, backoff_cap=30.0).get_json("/x")
         assert fake.sleeps == [30.0]
+
+    def test_by_default_the_cap_is_the_one_every_transport_shares(self) -> None:
+        throttled = httpx.Response(429, headers={"Retry-After": "3600"})
+        transport, _ = scripted([throttled, OK])
+        fake = FakeTime()
+        client = make_client(transport, fake)
+        client.get_json("/x")
+        assert client.backoff_cap is WAIT_CAP_S and fake.sleeps == [WAIT_CAP_S]
 
     @pytest.mark.parametrize("status", [401, 403])
     def test_auth_errors_are_not_retried(self, status: int) -> None:

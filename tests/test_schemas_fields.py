@@ -8,7 +8,11 @@ import pytest
 
 from schemas.errors import InvalidRecord
 from schemas.fields import (
+    ISO_DATE,
+    ISO_MILLIS_UTC,
     clean_tags,
+    crm_datetime,
+    crm_names,
     name_from_parts,
     normalize_email,
     normalize_phone,
@@ -55,9 +59,9 @@ def test_normalize_email(raw, expected):
 @pytest.mark.parametrize(
     ("raw", "region", "expected"),
     [
-        ("+15551234567", "US", "+15551234567"),
-        ("(555) 123-4567", "US", "+15551234567"),
-        ("555.123.4567", "US", "+15551234567"),
+        ("+12025550147", "US", "+12025550147"),
+        ("(202) 555-0147", "US", "+12025550147"),
+        ("202.555.0147", "US", "+12025550147"),
         ("1-415-555-2671", "US", "+14155552671"),
         ("+1 415 555 2671 ext. 12", "US", "+14155552671"),
         ("tel:+1-415-555-2671", "US", "+14155552671"),
@@ -85,10 +89,17 @@ def test_normalize_phone(raw, region, expected):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("+14155552671", "+14155552671"), ("+15551234567", None), ("+1 212 555 0100", "+12125550100")],
+    [
+        ("+14155552671", "+14155552671"),
+        ("+1 212 555 0100", "+12125550100"),  # libphonenumber: valid for the US
+        # Not identities: a full length is not enough, and letters are placeholders (docs/identity.md).
+        ("+15551234567", None), ("(555) 123-4567", None), ("+1 555 0100", None), ("+1 555 010 0101", None),
+        ("555-CALL-NOW", None), ("1-800-FLOWERS", None), ("+1 415 555 CALL", None), ("415-555-267l", None),
+        ("+1-800-356-9377", "+18003569377"),  # the same toll-free number, typed in digits
+    ],
 )
-def test_normalize_phone_strict_needs_an_assigned_number(raw, expected):
-    assert normalize_phone(raw, "US", strict=True) == expected
+def test_normalize_phone_keeps_only_real_numbers(raw, expected):
+    assert normalize_phone(raw, "US") == expected
 
 
 @pytest.mark.parametrize(
@@ -268,3 +279,62 @@ class TestSimpleNameFastPath:
                 taken += 1
                 assert fast == _parse_with_nameparser(text), name
         assert taken > 100  # the fast path really serves the common case
+
+
+# ------------------------------------------------- the one CRM name rule and datetime formatter
+@pytest.mark.parametrize(
+    ("first", "last", "full", "expected"),
+    [
+        ("John", "Smith", "John Smith", ("John", "Smith")),  # stored parts are kept
+        (None, None, "Ada  Lovelace", ("Ada", "Lovelace")),
+        (None, None, "Cher", ("Cher", None)),  # a one-word name is a first name, as parse_name reads it
+        ("John", None, "John van Smith", ("John", "van Smith")),
+        ("Mary Ann", None, "mary ann Smith", ("Mary Ann", "Smith")),  # the prefix rule, not the first word
+        ("Bob", None, "Robert Jones", ("Bob", None)),  # never the whole full name as the last name
+        ("Ada", None, "Ada", ("Ada", None)),
+        (None, "Smith", "Jo Smith", (None, "Smith")),
+        (None, None, None, (None, None)),
+    ],
+)
+def test_crm_names(first, last, full, expected):
+    assert crm_names(first, last, full) == expected
+
+
+def test_both_crm_mappings_send_the_same_first_and_last_names():
+    """The bug the issue named: one person, different names in HubSpot and in Salesforce."""
+    from connectors.hubspot import mapping as hubspot
+    from connectors.salesforce.mapping import FieldMapping
+
+    lead = FieldMapping("Lead", "Agent_Contact_Id__c", {}, None)
+    for first, last, full in [("Bob", None, "Robert Jones"), (None, None, "Cher"), ("Mary Ann", None, "Mary Ann Smith")]:
+        person = {"person_key": "email:a@example.com", "email": "a@example.com", "first_name": first,
+                  "last_name": last, "full_name": full, "company": "Acme"}
+        props, fields = hubspot.properties(person), lead.properties(person)
+        assert (props.get("firstname"), props.get("lastname")) == (fields.get("FirstName"),
+                                                                  None if fields["LastName"] == "[not provided]"
+                                                                  else fields["LastName"])
+
+
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        ("2024-03-15T10:30:00+02:00", ISO_MILLIS_UTC, "2024-03-15T08:30:00.000Z"),
+        ("2024-03-15T10:30:00.123456Z", ISO_MILLIS_UTC, "2024-03-15T10:30:00.123Z"),
+        (datetime(2024, 3, 15, 10, 30), ISO_MILLIS_UTC, "2024-03-15T10:30:00.000Z"),  # naive: UTC
+        ("2024-03-15T23:30:00-05:00", ISO_DATE, "2024-03-15"),  # the day as written, no shift
+        (date(2024, 3, 15), ISO_DATE, "2024-03-15"),
+        (datetime(2024, 3, 15, 23, 0, tzinfo=UTC), ISO_DATE, "2024-03-15"),
+        ("", ISO_MILLIS_UTC, None),
+        (None, ISO_DATE, None),
+    ],
+)
+def test_crm_datetime(value, fmt, expected):
+    assert crm_datetime(value, fmt) == expected
+
+
+def test_both_crms_get_one_moment_in_one_format():
+    from connectors.hubspot.mapping import hubspot_datetime
+    from connectors.salesforce.mapping import salesforce_datetime
+
+    moment = "2026-12-01T10:00:00-05:00"
+    assert hubspot_datetime(moment) == salesforce_datetime(moment) == "2026-12-01T15:00:00.000Z"

@@ -2,9 +2,9 @@
 sandbox.http.ServerThread -> a small scripted App (and, at the end, the
 AgentClara and Clairo emulators). Covers retries on injected 500s, dropped
 connections and 429s, Retry-After, auth failures that stop at once without
-leaking the key, malformed payloads, TLS verification, offset probing and
-concurrent paging. Sleeps and the limiter's clock are fakes, so waits are
-recorded, not slept."""
+leaking the key, malformed payloads (and valid JSON too deep or with too long
+a number to decode), TLS verification, offset probing and concurrent paging.
+Sleeps and the limiter's clock are fakes, so waits are recorded, not slept."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from connectors.errors import (
     RetriesExhausted,
 )
 from connectors.ratelimit import RateLimiter
+from sandbox.agentclara import DEFAULT_KEY as CLARA_DEFAULT_KEY
+from sandbox.agentclara import AgentClaraApp
 from sandbox.http import App, Request, Response, ServerThread
 
 CLARA_KEY = "ac_live_0123456789abcdef"
@@ -282,6 +284,31 @@ class TestAuthFailures:
         assert "retry 1/5" in caplog.text
         assert CLARA_KEY not in caplog.text and "ac_bad_key_0000000000" not in caplog.text
 
+    @pytest.mark.parametrize("factory, variable", [
+        (lambda key: AgentClaraSource("ac_" + key, "https://api.agentclara.app"), "AGENTCLARA_API_KEY"),
+        (lambda key: ClairoSource("clr_" + key, "https://clairo.tech/api/v1"), "CLAIRO_API_KEY"),
+        (lambda key: AgentProSource("ap_" + key, "https://agentpro.chat"), "AGENTPRO_API_KEY"),
+        (lambda key: ChatloomSource("clf_" + key, "https://chatloom.app"), "CHATLOOM_API_KEY"),
+    ])
+    def test_a_control_character_in_a_key_is_refused_naming_the_variable(self, factory, variable: str) -> None:
+        with pytest.raises(ConfigError) as info:
+            factory("live\x1b[31mkey0123")
+        assert variable in str(info.value) and "live" not in str(info.value) and "key0123" not in str(info.value)
+
+    def test_a_trailing_newline_is_stripped_with_a_warning_naming_the_variable(self, clara, caplog) -> None:
+        import logging
+
+        app, server = clara
+        caplog.set_level(logging.WARNING)
+        with AgentClaraSource(CLARA_KEY + "\n", server.url, **fake_options(FakeTime())) as source:
+            assert ids(source.iter_contact_pages())  # the key works once stripped
+        assert "AGENTCLARA_API_KEY" in caplog.text and CLARA_KEY not in caplog.text
+
+    def test_a_plain_http_base_url_is_refused_before_any_request(self) -> None:
+        with pytest.raises(ConfigError) as info:
+            AgentClaraSource(CLARA_KEY, "http://api.example.com")
+        assert "AGENTCLARA_BASE_URL" in str(info.value) and "https://" in str(info.value)
+
     def test_server_echoing_the_key_is_scrubbed(self, serve) -> None:
         class Echo(App):
             def before(self, request: Request) -> Response:
@@ -321,6 +348,43 @@ class TestPayloads:
         with AgentClaraSource(CLARA_KEY, server.url) as source:
             with pytest.raises(ConfigError, match="chanel"):
                 source.iter_conversation_pages(chanel="sms")
+
+
+class TestHostileBodies:
+    """Valid JSON that `json` cannot hold (the emulator's `deep_nesting_next` and
+    `huge_integer_next` knobs): a PayloadError naming the page, never a crash."""
+
+    @pytest.fixture
+    def emulator(self, serve):
+        from sandbox.agentclara import DEFAULT_KEY, AgentClaraApp
+
+        app = AgentClaraApp(contacts=250, conversations=0)
+        return app, serve(app), DEFAULT_KEY
+
+    @pytest.mark.parametrize("knob, words", [
+        ("deep_nesting_next", "nested too deeply to decode"),
+        ("huge_integer_next", "an integer of more than 4,300 digits"),
+    ])
+    def test_a_hostile_page_is_a_payload_error_naming_that_page(self, emulator, knob: str, words: str) -> None:
+        app, server, key = emulator
+        with AgentClaraSource(key, server.url, concurrency=1, **fake_options(FakeTime())) as source:
+            pages = source.iter_contact_pages()
+            assert len(next(pages)) == 100
+            setattr(app.faults, knob, 1)  # the second page
+            with pytest.raises(PayloadError) as info:
+                next(pages)
+            assert len(ids(source.iter_contact_pages())) == 250  # the source goes on
+        message = str(info.value)
+        assert words in message and "GET /contacts?" in message and "offset=95" in message and "HTTP 200" in message
+
+    @pytest.mark.parametrize("knob", ["deep_nesting_next", "huge_integer_next"])
+    def test_a_hostile_error_body_is_retried_like_any_500(self, emulator, knob: str) -> None:
+        app, server, key = emulator
+        app.faults.fail_next = 1
+        setattr(app.faults, knob, 1)  # the 500's body
+        with AgentClaraSource(key, server.url, **fake_options(FakeTime())) as source:
+            assert len(ids(source.iter_contact_pages())) == 250
+            assert source.stats.server_errors == 1 and source.stats.retries == 1
 
 
 class TestConcurrency:
@@ -395,7 +459,7 @@ class TestAgentPro:
             assert source.get_conversation("c1")["id"] == "c1"
             assert source.stats.complete and source.listing("conversations[chatbot=bot_a]").complete
 
-    @pytest.mark.parametrize("tier, windows", [("free", ((100, 60.0), (9, 1.0))), ("pro", ((1000, 60.0), (45, 1.0)))])
+    @pytest.mark.parametrize("tier, windows", [("free", ((100, 60.0), (10, 1.0))), ("pro", ((1000, 60.0), (50, 1.0)))])
     def test_tier_picks_limits(self, tier: str, windows) -> None:
         assert AgentProSource(PRO_KEY, tier=tier).limiter.windows == windows
 
@@ -523,3 +587,73 @@ class TestClairoEmulator:
         with clairo(ClairoApp(plan="pro")) as source:
             with pytest.raises(AuthError, match="Max plan"):
                 source.list_agents()
+
+
+class ArrivalLog(AgentClaraApp):
+    """The AgentClara emulator at its documented limits, noting each request when its rate
+    windows count it (`before`), and whether they admitted it (200) or refused it (429)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.arrivals: list[tuple[float, int, str]] = []  # (monotonic time, status, limit asked)
+        self._arrival_lock = threading.Lock()
+
+    def before(self, request: Request) -> Response | None:
+        refused = super().before(request)
+        with self._arrival_lock:
+            status = refused.status if refused is not None else 200
+            self.arrivals.append((time.monotonic(), status, request.query.get("limit", "")))
+        return refused
+
+
+class TestDocumentedPace:
+    """The real limiter against the emulator's documented 100 per 10 s and 1,000 per minute:
+    the burst is spent first (the server admits the whole 100 in its first window), then
+    the sustained rate, with under 0.5 % 429s. Counted per window on the server, not timed."""
+
+    def test_the_burst_is_spent_first_then_the_ceiling(self) -> None:
+        app = ArrivalLog(contacts=14_000, conversations=0)  # 148 pages + 1, estimate probes on top
+        app.faults.latency_s = 0.02
+        with ServerThread(app) as server:
+            with AgentClaraSource(CLARA_DEFAULT_KEY, server.url) as source:
+                pager = source.iter_contact_pages().track(None, estimate=True)
+                got = [record["id"] for page in pager for record in page]
+        assert len(got) == len(set(got)) == 14_000
+        admitted = sorted(t for t, status, _ in app.arrivals if status == 200)
+        statuses = [s for _, s, _ in app.arrivals]
+        assert statuses.count(429) <= 0.005 * len(statuses)
+        # The size probe (limit=1) does not hold the pages back: they go out while it runs.
+        asked = [limit for _, _, limit in sorted(app.arrivals)]
+        assert pager.stats.probe_requests > 1 and asked.index("100") < len(asked) - asked[::-1].index("1") - 1
+        # The server's first window admitted its whole budget: the burst went first.
+        assert sum(1 for t in admitted if t - admitted[0] < 10.0) == 100
+
+    def test_a_listing_read_whole_keeps_fetching_while_the_consumer_is_busy(self) -> None:
+        # A historical listing (read whole, with its size estimate): a consumer that holds one
+        # page (a slow store write) does not hold the requests back; the pager keeps fetching
+        # ahead, up to its bound, so a burst is spent whatever the consumer.
+        from connectors.paging.driver import PREFETCH_AHEAD
+
+        app = ArrivalLog(contacts=10_000, conversations=0, per_10s=None, per_minute=None)
+        with ServerThread(app) as server:
+            with AgentClaraSource(CLARA_DEFAULT_KEY, server.url, concurrency=4) as source:
+                pager = source.iter_contact_pages().track(None, estimate=True)
+                next(pager)  # the first page, held
+                probes = pager.stats.probe_requests
+                deadline = time.monotonic() + 30
+                while len(app.arrivals) < probes + 1 + PREFETCH_AHEAD * 4 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.2)  # room for one too many to show up
+                assert len(app.arrivals) == probes + 1 + PREFETCH_AHEAD * 4  # then it stops: memory stays bounded
+                pager.close()
+
+    def test_a_listing_stopped_after_its_first_page_costs_one_request(self) -> None:
+        # A daily run stops a newest-first listing at its lookback: nothing is fetched ahead of it.
+        app = ArrivalLog(contacts=10_000, conversations=0, per_10s=None, per_minute=None)
+        with ServerThread(app) as server:
+            with AgentClaraSource(CLARA_DEFAULT_KEY, server.url, concurrency=8) as source:
+                pager = source.iter_contact_pages()
+                next(pager)
+                time.sleep(0.2)  # room for a speculative request to show up
+                pager.close()
+        assert len(app.arrivals) == 1

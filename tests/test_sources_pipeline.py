@@ -21,7 +21,7 @@ import pytest
 
 from connectors.agentpro import TIER_LIMITS
 from pipelines.definitions import build_definitions
-from pipelines.resources import AgentProResource, build_resources
+from pipelines.resources import SourceResource, build_resources
 from pipelines.sources import BY_NAME, SOURCES
 from pipelines.state import StateStore
 from pipelines.steps.normalize import CONVERSATION_NORMALIZERS, NORMALIZERS
@@ -137,7 +137,8 @@ def test_the_registry_gives_every_source_a_group_and_every_contact_stream_a_norm
     persons = graph.get(dg.AssetKey("persons"))
     assert {k.to_user_string() for k in persons.parent_keys} == {
         "agentclara_contacts", "clairo_contacts", "agentpro_contacts",
-        "agentclara_conversations", "clairo_conversations", "agentpro_conversations"}
+        "agentclara_conversations", "clairo_conversations", "agentpro_conversations",
+        "chatloom_conversations"}  # its export stream is in the graph; read only with its flag
     report = graph.get(dg.AssetKey("sync_report"))
     assert {"hubspot_contacts", "salesforce_contacts", "hubspot_activities", "salesforce_activities",
             "chatloom_raw"} <= {k.to_user_string() for k in report.parent_keys}
@@ -153,19 +154,25 @@ def test_the_registry_gives_every_source_a_group_and_every_contact_stream_a_norm
 
 
 def test_source_settings_come_from_the_environment() -> None:
-    resources = build_resources({"CLAIRO_API_KEY": "clr_x", "AGENTPRO_API_KEY": "ap_x", "AGENTPRO_TIER": "free",
-                                 "CHATLOOM_API_KEY": "clf_x", "CHATLOOM_AUTH_HEADER": "X-API-Key"})
+    env = {"CLAIRO_API_KEY": "clr_x", "AGENTPRO_API_KEY": "ap_x", "AGENTPRO_TIER": "free",
+           "CHATLOOM_API_KEY": "clf_x", "CHATLOOM_AUTH_HEADER": "X-API-Key"}
+    resources = build_resources(env)
     for name in ("clairo", "agentpro", "chatloom"):
-        assert isinstance(resources[name].api_key, dg.EnvVar) and isinstance(resources[name], BY_NAME[name].resource)
-    assert resources["clairo"].base_url == "https://clairo.tech/api/v1"
-    assert resources["agentpro"].base_url == "https://agentpro.chat"
-    assert resources["chatloom"].base_url == "https://chatloom.app"
-    assert resources["agentpro"].tier == "free" and resources["chatloom"].auth_header == "x-api-key"
-    assert build_resources({})["agentpro"].tier == "pro" and build_resources({})["chatloom"].auth_header == "bearer"
+        assert isinstance(resources[name].api_key, dg.EnvVar) and resources[name].spec is BY_NAME[name].spec
+    with resources["clairo"].model_copy(update={"api_key": "clr_x"}).client() as clairo:
+        assert clairo.client.base_url == "https://clairo.tech/api/v1"
+    with resources["agentpro"].model_copy(update={"api_key": "ap_x"}).client() as agentpro:
+        assert agentpro.client.base_url == "https://agentpro.chat" and agentpro.tier == "free"
+        assert agentpro.limiter.windows == TIER_LIMITS["free"]
+    with resources["chatloom"].model_copy(update={"api_key": "clf_x"}).client() as chatloom:
+        assert chatloom.client.base_url == "https://chatloom.app"
+        assert chatloom.client._http.headers.get("x-api-key") == "clf_x"
     assert not any(build_resources({})[name].enabled for name in ("clairo", "agentpro", "chatloom"))
     for tier in ("free", "pro"):
-        with AgentProResource(api_key="ap_x", tier=tier).client() as client:
+        with SourceResource(source="agentpro", api_key="ap_x", options={"AGENTPRO_TIER": tier}).client() as client:
             assert client.limiter.windows == TIER_LIMITS[tier]
+    with SourceResource(source="agentpro", api_key="ap_x").client() as client:
+        assert client.tier == "pro"  # the spec's default
 
 
 def test_every_source_lands_its_streams_and_only_changes_are_read_again(platforms: Platforms) -> None:

@@ -25,13 +25,14 @@ from pipelines.state import tables
 from pipelines.state.store import Normalized
 from pipelines.steps.persons import rebuild_persons
 from schemas.identity import person_key
+from schemas.registry import current_version
 
 NAMES = sorted(index.name for index in tables.records.indexes)
 ORDERS = [NAMES, NAMES[::-1], *itertools.islice(itertools.permutations(NAMES), 7, None, 29)]
 
 
 def contact(i: int, email: str | None, phone: str | None) -> Normalized:
-    data = {"schema": "contact", "version": 2, "source": "agentclara", "source_id": f"c{i}", "email": email,
+    data = {"schema": "contact", "version": current_version("contact"), "source": "agentclara", "source_id": f"c{i}", "email": email,
             "phone": phone, "first_name": None, "last_name": None, "full_name": None, "company": None,
             "tags": [], "created_at": None, "updated_at": None}
     return Normalized("agentclara", "contacts", f"c{i}", data, "h", email=email, phone=phone,
@@ -40,7 +41,7 @@ def contact(i: int, email: str | None, phone: str | None) -> Normalized:
 
 def conversation(i: int) -> Normalized:
     data = {"schema": "conversation", "version": 1, "source": "agentclara", "source_id": f"v{i}",
-            "email": None, "phone": f"+1555000{i % 50:04d}", "channel": "sms", "started_at": None}
+            "email": None, "phone": f"+1202555{i % 50:04d}", "channel": "sms", "started_at": None}
     return Normalized("agentclara", "conversations", f"v{i}", data, "h", phone=data["phone"],
                       event_day="2026-11-20", link_id=f"c{i}", event_at="2026-11-20T10:00:00+00:00", channel="sms")
 
@@ -85,8 +86,8 @@ def quadratic_steps(conn: sa.Connection, statement: str, params: Any) -> list[st
 def test_the_persons_step_plans_stay_linear_in_any_index_order(tmp_path: Path, order: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = store_with_indexes_in(order, url)
-    contacts = [contact(i, f"p{i}@example.com" if i % 3 else None, f"+1555000{i % 50:04d}") for i in range(200)]
-    store.save_normalized(2, contacts, [])
+    contacts = [contact(i, f"p{i}@example.com" if i % 3 else None, f"+1202555{i % 50:04d}") for i in range(200)]
+    store.save_normalized(current_version("contact"), contacts, [])
     store.save_normalized(1, [conversation(i) for i in range(100)], [])
 
     sent: list[tuple[str, Any]] = []

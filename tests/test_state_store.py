@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from pipelines.state import StateStore, default_database_url, redacted
 from pipelines.state import migrations
-from pipelines.state.store import Normalized, Quarantined
+from pipelines.state.rows import Normalized, Quarantined
 from schemas.identity import assign_person_keys, person_key
 
 
@@ -86,7 +86,7 @@ class TestIdentityInSql:
         """Random overlapping emails and phones: SQL and schemas.identity agree."""
         rng = random.Random(11)
         emails = [f"p{i}@example.com" for i in range(12)] + [None] * 8
-        phones = [f"+1555000{i:04d}" for i in range(8)] + [None] * 2
+        phones = [f"+1202555{i:04d}" for i in range(8)] + [None] * 2
         contacts = []
         for i in range(120):
             email, phone = rng.choice(emails), rng.choice(phones)
@@ -104,16 +104,16 @@ class TestIdentityInSql:
     def test_a_phone_shared_by_two_emailed_people_stays_its_own_person(self, store_url: str) -> None:
         store = StateStore(store_url)
         store.save_normalized(1, [
-            _normalized("a", "ann@example.com", "+15550001111"),
-            _normalized("b", "bob@example.com", "+15550001111"),
-            _normalized("c", None, "+15550001111"),
-            _normalized("d", "dan@example.com", "+15550002222"),
-            _normalized("e", None, "+15550002222"),
+            _normalized("a", "ann@example.com", "+12025551111"),
+            _normalized("b", "bob@example.com", "+12025551111"),
+            _normalized("c", None, "+12025551111"),
+            _normalized("d", "dan@example.com", "+12025552222"),
+            _normalized("e", None, "+12025552222"),
         ], [])
         store.resolve_phone_identities()
         with store.engine.connect() as conn:
             got = dict(conn.execute(sa.text("SELECT record_id, person_key FROM records")).all())
-        assert got["c"] == "phone:+15550001111"
+        assert got["c"] == "phone:+12025551111"
         assert got["e"] == "email:dan@example.com"
 
 
@@ -185,20 +185,20 @@ class TestRekeyedPersons:
         from pipelines.steps.persons import rebuild_persons
 
         store = StateStore(store_url)
-        store.save_normalized(2, [_normalized("c1", None, "+15550001111")], [])
+        store.save_normalized(2, [_normalized("c1", None, "+12025551111")], [])
         rebuild_persons(store)
-        store.record_sync("hubspot", "contact", [("phone:+15550001111", "h1", True, "101", None, None, False)])
-        store.record_sync("salesforce", "contact", [("phone:+15550001111", "h1", True, "00Q1", None, None, False)])
+        store.record_sync("hubspot", "contact", [("phone:+12025551111", "h1", True, "101", None, None, False)])
+        store.record_sync("salesforce", "contact", [("phone:+12025551111", "h1", True, "00Q1", None, None, False)])
 
-        store.save_normalized(2, [_normalized("c1", "pat@example.com", "+15550001111", "h2")], [])
+        store.save_normalized(2, [_normalized("c1", "pat@example.com", "+12025551111", "h2")], [])
         stats = rebuild_persons(store)
 
         assert sorted((m.target, m.crm_id, m.carried) for m in stats.rekeyed) == [
             ("hubspot", "101", True), ("salesforce", "00Q1", True)]
         for target, crm_id in (("hubspot", "101"), ("salesforce", "00Q1")):
-            assert store.sync_rows(target, "contact", ["phone:+15550001111"]) == {}
+            assert store.sync_rows(target, "contact", ["phone:+12025551111"]) == {}
             row = store.sync_rows(target, "contact", ["email:pat@example.com"])["email:pat@example.com"]
-            assert (row.crm_id, row.moved_from, row.last_hash) == (crm_id, "phone:+15550001111", None)
+            assert (row.crm_id, row.moved_from, row.last_hash) == (crm_id, "phone:+12025551111", None)
         # A successful sync under the new key ends the move.
         store.record_sync("hubspot", "contact", [("email:pat@example.com", "h3", True, "101", None, None, False)])
         assert store.sync_rows("hubspot", "contact", ["email:pat@example.com"])["email:pat@example.com"].moved_from \
@@ -208,14 +208,24 @@ class TestRekeyedPersons:
         from pipelines.steps.persons import rebuild_persons
 
         store = StateStore(store_url)
-        store.save_normalized(2, [_normalized("c1", None, "+15550001111"), _normalized("c2", "pat@example.com", None)], [])
+        store.save_normalized(2, [_normalized("c1", None, "+12025551111"), _normalized("c2", "pat@example.com", None)], [])
         rebuild_persons(store)
-        store.record_sync("hubspot", "contact", [("phone:+15550001111", "h1", True, "101", None, None, False),
+        store.record_sync("hubspot", "contact", [("phone:+12025551111", "h1", True, "101", None, None, False),
                                                  ("email:pat@example.com", "h1", True, "102", None, None, False)])
 
-        store.save_normalized(2, [_normalized("c3", "pat@example.com", "+15550001111")], [])  # the phone joins them
+        store.save_normalized(2, [_normalized("c3", "pat@example.com", "+12025551111")], [])  # the phone joins them
         stats = rebuild_persons(store)
 
         assert [(m.crm_id, m.old_key, m.new_key, m.carried) for m in stats.rekeyed] == [
-            ("101", "phone:+15550001111", "email:pat@example.com", False)]
+            ("101", "phone:+12025551111", "email:pat@example.com", False)]
         assert store.sync_rows("hubspot", "contact", ["email:pat@example.com"])["email:pat@example.com"].crm_id == "102"
+
+
+class TestLayout:
+    def test_the_row_types_stay_importable_from_the_store_module(self) -> None:
+        from pipelines.state import rows, store
+
+        for name in ("RawRow", "Normalized", "Quarantined", "SyncRow", "Rekey", "EventRow",
+                     "CONTACT_STREAM", "CONVERSATION_STREAM"):
+            assert getattr(store, name) is getattr(rows, name)
+        assert callable(store.refused_data) and callable(store.utcnow)

@@ -13,20 +13,25 @@ source, whose failure leaves the other sources' data to sync, a target
 failing means that CRM is not in sync. The failure is recorded in the run
 history first, so the run's summary (`make demo`, pipelines.summary) names
 it too; `sync_report`, downstream of every target, is then not reached.
+
+Each push holds the state-store lock `push:<target>` (pipelines/state/locks.py),
+so two runs never push to one target at once, nor under a persons rebuild,
+whatever Dagster instance (and pools) they run on.
 """
 
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import dagster as dg
 
 from connectors.errors import ConnectorError
-from pipelines.assets.people import persons
 from pipelines.partitions import daily_partitions, read_window
 from pipelines.reporting import md_table, record, record_days
-from pipelines.state import StateStore
+from pipelines.state import LockTimeout, StateStore, push_lock_name, store_lock
 from pipelines.steps.activities import DAY_COUNTS, push_activities
-from pipelines.steps.push import push_persons
+from pipelines.steps.appointments import push_appointments
+from pipelines.mapping.plan import load_for
+from pipelines.steps.push import PREVIEW_ROWS, push_persons
 
 # target -> the environment variables that turn it on (for the skip message)
 TARGETS = {
@@ -42,15 +47,32 @@ def sync_target(
     resource: Any,
     dry_run: bool,
     step: str,
+    sink: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
-    """Push changed persons to one target; returns the metadata to show."""
-    stats = _pushed(context, store, target, resource, step,
-                    lambda: push_persons(store, resource.sink(dry_run=dry_run), dry_run=dry_run))
+    """Push changed persons to one target; returns the metadata to show.
+
+    The mapping file (SYNC_MAPPING_FILE, `settings.mapping_file`) is read and
+    checked against the CRM inside the push, before its first write: a bad
+    one fails this step with every problem in one message. `sink` builds the
+    sink to push with (default: the resource's contact sink); the webhook
+    job passes the one its appointment push then uses, so a Salesforce org
+    without the Event key field fails at prepare(), before any Lead is written.
+    """
+    path = getattr(context.resources.settings, "mapping_file", None)
+    build = sink or (lambda: resource.sink(dry_run=dry_run))
+    stats = _pushed(context, store, target, resource, step, lambda: push_persons(
+        store, build(), dry_run=dry_run, mapping=load_for(path, target, list(TARGETS))))
     if stats is None:
         return {"skipped": _off(target)}
     if stats.stopped:
         context.log.warning(f"{target} sync stopped early, progress kept: {stats.stopped}")
-    return stats.as_metadata()
+    metadata = stats.as_metadata()
+    if stats.mapped and dry_run:
+        metadata["changes (preview)"] = md_table(
+            [{"person": c.key, "property": c.name, "old": c.old, "new": c.new,
+              "note": "held back (if_empty)" if c.held else ""} for c in stats.preview[:PREVIEW_ROWS]],
+            ["person", "property", "old", "new", "note"])
+    return metadata
 
 
 def _off(target: str) -> str:
@@ -65,21 +87,29 @@ def _pushed(
     step: str,
     push: Callable[[], Any],
 ) -> Any:
-    """Run `push` and record its outcome in the run history: None (logged) when the target is off.
+    """Run `push` under the target's push lock and record its outcome: None (logged) when the target is off.
 
-    A connector error (auth, missing fields, outage past the retry budget)
-    is recorded as the step's failure, then fails the step with its message.
+    The lock (pipelines/state/locks.py) keeps a second run from pushing to
+    the same target, or rebuilding the persons, while this one pushes:
+    without it both would diff against the same sync state and create every
+    new engagement twice. A run that waits for it in vain, or a connector
+    error (auth, missing fields, outage past the retry budget), is recorded
+    as the step's failure, then fails the step with its message.
     """
     if not resource.enabled:
         context.log.info(_off(target))
         record(context, store, step, {"skipped": _off(target)})
         return None
     try:
-        stats = push()
+        with store_lock(store, push_lock_name(target), owner=context.run.run_id, log=context.log.info):
+            stats = push()
+    except LockTimeout as exc:
+        record(context, store, step, {"error": str(exc)}, status="failed")
+        raise dg.Failure(description=str(exc)) from exc
     except ConnectorError as exc:
         record(context, store, step, {"error": str(exc)}, status="failed")
         raise dg.Failure(description=str(exc), allow_retries=exc.retriable) from exc
-    record(context, store, step, stats.as_metadata())
+    record(context, store, step, stats)  # its typed figures; labels are for the metadata only
     return stats
 
 
@@ -89,7 +119,7 @@ def target_asset(target: str) -> dg.AssetsDefinition:
         group_name="crm",
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=[persons],
+        deps=["persons"],  # by key: pipelines/assets/people.py imports this module (its lock covers every target)
         kinds={target},
         pool=target,  # runs at once share the CRM's rate limit
         required_resource_keys={"state", "settings", target},
@@ -134,6 +164,38 @@ def sync_activities(
         context.log.warning(f"{target} activities stopped early, progress kept: {stats.stopped}")
     return {**stats.as_metadata(), "per day": md_table(
         [{"day": day, **counts} for day, counts in stats.day_stats().items()], ["day", *DAY_COUNTS])}
+
+
+def sync_appointments(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    store: StateStore,
+    target: str,
+    resource: Any,
+    dry_run: bool,
+    step: str,
+    ids: Sequence[str] | None,
+    sink: Callable[[], Any] | None = None,
+) -> dict[str, Any]:
+    """Push the changed appointments (of `ids` when given) to one target; returns the metadata to show.
+
+    Through `_pushed`, like the contacts and activities: under the target's
+    push lock, the step recorded in the run history (a set-up or auth error
+    as its failure). Run after the contact push, whose `sink` it should
+    reuse (see `sync_target`); without one, the resource's appointment sink.
+    """
+    build = sink or (lambda: resource.sink(dry_run=dry_run, appointments=True))
+    stats = _pushed(context, store, target, resource, step,
+                    lambda: push_appointments(store, build(), dry_run=dry_run, ids=ids))
+    if stats is None:
+        return {"skipped": _off(target)}
+    if stats.stopped:
+        context.log.warning(f"{target} appointments stopped early, progress kept: {stats.stopped}")
+    return stats.as_metadata()
+
+
+def appointment_step(target: str) -> str:
+    """The run-history step that pushes appointments to `target` (the webhook job's; no asset)."""
+    return f"{target}_appointments"
 
 
 def activities_asset(target: str) -> dg.AssetsDefinition:

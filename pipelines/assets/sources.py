@@ -1,4 +1,7 @@
-"""Every source's assets, built from the registry (pipelines/sources.py) by three factories.
+"""Every source's assets, built from the registry (pipelines/registry.py) by three factories.
+
+Everything here is derived from the sources' specs (connectors/<name>/spec.py,
+listed in pipelines/registry.py): no source is named in this module.
 
 Per source, in its own group: `<read asset>` lands every stream raw (with
 the `<source>_read_complete` check) and, for sources with people,
@@ -6,7 +9,8 @@ the `<source>_read_complete` check) and, for sources with people,
 with conversations, `<source>_conversations` normalizes those, each into
 the day of its last activity, and writes per-day counts for the run's days
 (the `run_days` table, and one observation per day partition). A source
-whose key is not set is skipped with a log line. A source that fails to read
+whose key is not set when the step runs is skipped with a log line, and so
+is the normalization of a flagged stream whose flag is off. A source that fails to read
 (outage, bad key, plan without API access) does not fail its asset: the
 asset logs the error, records it in the run history as failed, says so in
 its metadata and fails its check, so the persons and CRM assets still run
@@ -73,6 +77,10 @@ def contacts_asset(source: Source) -> dg.AssetsDefinition:
     )
     def _contacts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         store = context.resources.state.store()
+        off = source.off_reason(source.contact_stream)
+        if off:  # a flagged stream (StreamSpec.enabled_by) not read in this run: nothing to normalize or report
+            context.log.info(off)
+            return dg.MaterializeResult(metadata={"skipped": off}, check_results=[quarantine_check_result(store, source)])
         stats = normalize_pending(
             store, source.name, source.contact_stream, region=context.resources.settings.default_region,
             run_id=context.run.run_id,
@@ -108,6 +116,10 @@ def conversations_asset(source: Source) -> dg.AssetsDefinition:
         "normalized goes to quarantine with its reason.",
     )
     def _conversations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        off = source.off_reason(source.conversation_stream)
+        if off:  # a flagged stream (StreamSpec.enabled_by) not read in this run: nothing to normalize or report
+            context.log.info(off)
+            return dg.MaterializeResult(metadata={"skipped": off})
         store = context.resources.state.store()
         stats = normalize_conversations(
             store, source.name, source.conversation_stream, region=context.resources.settings.default_region,

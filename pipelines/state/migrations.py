@@ -44,7 +44,18 @@ def _sync_state_moved_from_v3(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE sync_state ADD COLUMN moved_from {kind}"))
 
 
-STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2, 2: _sync_state_moved_from_v3}
+def _locks_v4(conn: sa.Connection) -> None:
+    """v3 -> v4: the `locks` table, so two runs at once never push (or rebuild persons) together."""
+    tables.locks.create(conn, checkfirst=True)
+
+
+def _webhook_inbox_v5(conn: sa.Connection) -> None:
+    """v4 -> v5: the `webhook_inbox` table, where received webhook events wait for `webhook_sync`."""
+    tables.webhook_inbox.create(conn, checkfirst=True)
+
+
+STEPS: dict[int, Step] = {0: _create_v1, 1: _conversations_v2, 2: _sync_state_moved_from_v3, 3: _locks_v4,
+                          4: _webhook_inbox_v5}
 LATEST = max(STEPS) + 1
 
 

@@ -144,3 +144,46 @@ run_days = sa.Table(
     sa.Column("stats", sa.JSON, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Store v4: named locks that keep two runs from pushing (or rebuilding the
+# persons) at once (pipelines/state/locks.py). One row per held lock, naming
+# its holder so that a run that waits in vain can say who holds it. On SQLite
+# the row is the lock itself (taken while absent or past `expires_at`, renewed
+# by its holder's heartbeat); on PostgreSQL the lock is an advisory lock and
+# the row only describes its holder (`expires_at` is NULL there).
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False),  # this acquisition (one run may take a lock twice)
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+)
+
+# Store v5: webhook events as received (pipelines/webhooks/), one row per
+# event id, written before the receiver answers 2xx. `seq` orders them: the
+# sensor batches pending events by it (pipelines/webhooks/sensor.py) and
+# webhook_sync marks each one when its writes are recorded (status `pending`
+# -> `done`, or `waiting_for_appointment_support` for bookings, which no
+# sink pushes yet; `ignored` for an event type the sync does not handle).
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("source", "event_id", name="uq_webhook_inbox_event"),
+    sa.Index("ix_webhook_inbox_status_seq", "status", "seq"),
+    sqlite_autoincrement=True,  # a seq is never reused, so a batch's bounds name its events for good
+)

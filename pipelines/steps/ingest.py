@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from pipelines.state import StateStore
-from schemas.hashing import content_hash
+from schemas.raw import raw_key
 
 
 @dataclass
@@ -19,6 +20,8 @@ class IngestStats:
     new_or_changed: int = 0
     details: int = 0  # detail reads (GET /things/{id}) for listed records that changed
     gone: int = 0  # listed, then 404 on the detail read: deleted meanwhile, skipped
+    # What the store changed to keep payloads it could not hold as they came (schemas.raw), per change.
+    sanitized: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     source_stats: dict[str, Any] = field(default_factory=dict)
 
@@ -27,6 +30,7 @@ class IngestStats:
             "pages fetched": self.pages,
             "records read": self.records,
             "new or changed": self.new_or_changed,
+            **({"payloads sanitized to be stored": dict(self.sanitized)} if self.sanitized else {}),
             "seconds": round(self.seconds, 2),
             **self.source_stats,
         }
@@ -55,7 +59,8 @@ def ingest(
             stats.pages += 1
             stats.records += len(page)
             stats.new_or_changed += store.save_raw(
-                source, stream, ((record_key(item, id_key), item) for item in page), run_id=run_id
+                source, stream, ((record_key(item, id_key), item) for item in page), run_id=run_id,
+                changes=stats.sanitized,
             )
             if on_page:
                 on_page(stats)
@@ -65,8 +70,7 @@ def ingest(
 
 
 def record_key(item: Any, id_key: str = "id") -> str:
-    """The record's id; an id-less item is still kept (under its content
-    hash) so that normalization can quarantine it with a reason."""
-    if isinstance(item, dict) and item.get(id_key) not in (None, ""):
-        return str(item[id_key])
-    return f"noid:{content_hash(item)[:24]}"
+    """The record's id; an item without a usable id (or not an object) is still kept,
+    under its content hash, so that normalization can quarantine it with a reason
+    (schemas.raw.raw_key)."""
+    return raw_key(item, id_key)

@@ -32,51 +32,46 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
+import sqlalchemy as sa
+
 from pipelines.state import StateStore
-from pipelines.state.store import CONTACT_STREAM, CONVERSATION_STREAM, Normalized, Quarantined, RawRow
-from schemas import agentclara, agentpro, clairo, registry
+from pipelines.state.store import (
+    CONTACT_STREAM,
+    CONVERSATION_STREAM,
+    Normalized,
+    Quarantined,
+    RawRow,
+    refused_data,
+)
+from connectors.spec import RecordKind
+from pipelines.registry import SPECS
+from schemas import registry
 from schemas.conversation import activity_day, activity_time
-from schemas.errors import InvalidRecord
-from schemas.identity import canonical_person_key
+from schemas.errors import NORMALIZER_ERROR, UNSTORABLE, InvalidRecord
+from schemas.text import clean_text
+from schemas.keys import canonical_person_key
+from schemas.raw import storable
 
 Normalizer = Callable[..., dict[str, Any]]
 
 
-def clairo_brief_contact(brief: Any, *, region: str = "US") -> dict[str, Any]:
-    """The lead of a Clairo brief detail, linked to the brief's conversation.
-
-    `contact_from_brief`, plus the brief's `conversationId` kept in the
-    contact's `extra` (source data without a canonical field): the
-    conversation is landed from Clairo's conversation listing and becomes a
-    CRM activity of this person. An answer keyed "conversationId" would be
-    overwritten.
-    """
-    contact = clairo.contact_from_brief(brief, region=region)
-    conversation_id = brief.get("conversationId")
-    if conversation_id not in (None, ""):
-        contact["extra"] = {**contact["extra"], "conversationId": str(conversation_id)}
-    return contact
+def _normalizers(kind: RecordKind) -> dict[tuple[str, str], Normalizer]:
+    """(source, raw stream) -> normalizer, for every stream of `kind` in every spec (pipelines/registry.py)."""
+    return {(spec.name, stream.name): stream.normalizer
+            for spec in SPECS for stream in spec.of_kind(kind) if stream.normalizer is not None}
 
 
 # (source, raw stream) -> the function that turns one raw payload into a
 # canonical contact (stored under CONTACT_STREAM).
-NORMALIZERS: dict[tuple[str, str], Normalizer] = {
-    ("agentclara", "contacts"): agentclara.normalize_contact,
-    ("clairo", "briefs"): clairo_brief_contact,
-    ("agentpro", "visitors"): agentpro.contact_from_conversation,
-}
+NORMALIZERS: dict[tuple[str, str], Normalizer] = _normalizers(RecordKind.CONTACTS)
 
 # (source, raw stream) -> the function that turns one raw payload into a
 # canonical conversation (stored under CONVERSATION_STREAM). The raw streams
 # hold details (with messages), so no raw stream feeds both kinds.
-CONVERSATION_NORMALIZERS: dict[tuple[str, str], Normalizer] = {
-    ("agentclara", "conversations"): agentclara.normalize_conversation,
-    ("clairo", "conversations"): clairo.normalize_conversation,
-    ("agentpro", "conversations"): agentpro.normalize_conversation,
-}
+CONVERSATION_NORMALIZERS: dict[tuple[str, str], Normalizer] = _normalizers(RecordKind.CONVERSATIONS)
 
 
 def contact_row(row: RawRow, data: dict[str, Any]) -> Normalized:
@@ -156,31 +151,108 @@ def normalize_pending(
     normalizers: Mapping[tuple[str, str], Normalizer] | None = None,
     kind: Kind = CONTACTS,
 ) -> NormalizeStats:
-    """Normalize `source`'s pending payloads of raw `stream` into canonical records of `kind`."""
+    """Normalize `source`'s pending payloads of raw `stream` into canonical records of `kind`.
+
+    One bad payload never stops the others: whatever its normalizer raises,
+    or a record that cannot be stored as it is, sends that one payload to
+    quarantine with its reason, and the chunk goes on.
+    """
     normalize = (kind.normalizers if normalizers is None else normalizers)[(source, stream)]
     version = registry.current_version(kind.schema)
     stats = NormalizeStats(source, stream)
     started = time.monotonic()
     for chunk in store.iter_pending_raw(source, stream, version):
-        good: list[Normalized] = []
-        bad: list[Quarantined] = []
-        for row in chunk:
-            try:
-                data = normalize(row.payload, region=region)
-            except InvalidRecord as exc:
-                bad.append(_quarantined(row, kind.stream, exc.reason, exc.detail))
-                continue
-            except Exception as exc:  # a payload no rule foresaw: keep it, say why
-                bad.append(_quarantined(row, kind.stream, "normalizer_error", f"{type(exc).__name__}: {exc}"))
-                continue
-            good.append(kind.row(row, data))
-        store.save_normalized(version, good, bad, run_id=run_id)
+        outcomes = [_outcome(row, normalize, region, kind) for row in chunk]
+        good = [o for o in outcomes if isinstance(o, Normalized)]
+        bad = [o for o in outcomes if isinstance(o, Quarantined)]
+        raw = {(row.source, row.stream, row.record_id): row for row in chunk}
+        good, bad = _save(store, version, good, bad, raw, run_id)
         stats.normalized += len(good)
         stats.quarantined += len(bad)
         stats.reasons.update(q.reason for q in bad)
         stats.days.update(n.event_day for n in good if n.event_day)
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def _outcome(row: RawRow, normalize: Normalizer, region: str, kind: Kind) -> Normalized | Quarantined:
+    """The stored row of one payload: its canonical record, or its quarantine with the reason."""
+    try:
+        data = normalize(row.payload, region=region)
+        normalized = kind.row(row, data)
+        problem = _unstorable(normalized)
+    except InvalidRecord as exc:
+        return _quarantined(row, kind.stream, exc.reason, exc.detail)
+    except Exception as exc:  # a payload no rule foresaw: keep it, say why
+        return _quarantined(row, kind.stream, NORMALIZER_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+    if problem:
+        return _quarantined(row, kind.stream, NORMALIZER_ERROR, problem)
+    return normalized
+
+
+# Widths of the records columns a canonical record fills (pipelines/state/tables.py).
+_COLUMN_WIDTHS = {"email": 320, "phone": 32, "person_key": 400, "event_day": 10, "link_id": 255,
+                  "event_at": 40, "channel": 32}
+
+
+def _unstorable(row: Normalized) -> str | None:
+    """Why this canonical record cannot be stored as it is (a normalizer bug), or None."""
+    changes = storable(row.data).changes
+    if changes:
+        return f"the canonical record holds what the store cannot keep: {', '.join(changes)}"
+    for column, width in _COLUMN_WIDTHS.items():
+        value = getattr(row, column)
+        if value is not None and len(value) > width:
+            return f"{column} has {len(value)} characters, more than the column's {width}"
+    return None
+
+
+def _save(
+    store: StateStore, version: int, good: list[Normalized], bad: list[Quarantined],
+    raw: Mapping[tuple[str, str, str], RawRow], run_id: str | None,
+) -> tuple[list[Normalized], list[Quarantined]]:
+    """Store a chunk; when the database refuses it, row by row (`_save_one`). Returns what was stored."""
+    try:
+        store.save_normalized(version, good, bad, run_id=run_id)
+        return good, bad
+    except sa.exc.StatementError as exc:
+        if not refused_data(exc):
+            raise
+    kept_good: list[Normalized] = []
+    kept_bad: list[Quarantined] = []
+    for row in [*good, *bad]:
+        kept = _save_one(store, version, row, raw[row.raw], run_id)
+        (kept_good if isinstance(kept, Normalized) else kept_bad).append(kept)  # type: ignore[arg-type]
+    return kept_good, kept_bad
+
+
+def _save_one(
+    store: StateStore, version: int, row: Normalized | Quarantined, source_row: RawRow, run_id: str | None
+) -> Normalized | Quarantined:
+    """One record stored alone; refused, it is quarantined (`unstorable`), without its payload if
+    even that is refused, so its raw row is marked normalized and counted either way."""
+    if isinstance(row, Normalized):
+        if _stored(store, version, [row], [], run_id):
+            return row
+        row = _quarantined(source_row, row.stream, UNSTORABLE, "the store refused its canonical record")
+    if _stored(store, version, [], [row], run_id):
+        return row
+    row = replace(row, payload=None, detail=f"{row.detail} (payload not kept: the store refused it)")
+    store.save_normalized(version, [], [row], run_id=run_id)  # refused even so: not about this row, raised
+    return row
+
+
+def _stored(
+    store: StateStore, version: int, good: list[Normalized], bad: list[Quarantined], run_id: str | None
+) -> bool:
+    """Stored, or False when the database refused the data (any other failure is raised)."""
+    try:
+        store.save_normalized(version, good, bad, run_id=run_id)
+    except sa.exc.StatementError as exc:
+        if not refused_data(exc):
+            raise
+        return False
+    return True
 
 
 def normalize_conversations(
@@ -191,6 +263,8 @@ def normalize_conversations(
 
 
 def _quarantined(row: RawRow, stream: str, reason: str, detail: str) -> Quarantined:
+    """The quarantine row of a raw row; `detail` cleaned (it may quote the payload) and bounded."""
     return Quarantined(
-        row.source, stream, row.record_id, reason, detail, row.payload, row.payload_hash, raw_stream=row.stream
+        row.source, stream, row.record_id, reason, clean_text(detail)[:2000], row.payload, row.payload_hash,
+        raw_stream=row.stream,
     )

@@ -3,7 +3,7 @@
 `read_source` is the one code path every source takes, from the daily
 assets and the historical-load ops alike: skip with a log line when the
 source is off, build its connector (a malformed key fails here, before any
-request), run the source's read function (pipelines/sources.py) against a
+request), run its streams (connectors/declared.read_streams, from its spec) against a
 `Landing`, and turn a `ConnectorError` into a *failed outcome* rather than
 an exception, so one source down (outage, bad key, wrong plan) never stops
 the others. What was landed before the error is kept.
@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError, NotFound
 from pipelines.reporting import Progress
 from pipelines.state import StateStore
 from pipelines.steps.ingest import IngestStats, ingest, record_key
+from schemas.raw import storable
 
 if TYPE_CHECKING:
     from pipelines.partitions import ReadWindow
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 20
 
-# Traffic and listing-health figures of connectors.http.SourceStats shown per read.
+# Traffic and listing-health figures of connectors.source.SourceStats shown per read.
 TRAFFIC_KEYS = ("requests", "retries", "throttled", "server_errors", "transport_errors",
                 "duplicates", "shifts", "recovery_passes")
 
@@ -104,12 +105,15 @@ class Landing:
                     stats.records += len(page)
                     keyed = [(record_key(item), item) for item in page]
                     kept = self.store.raw_payloads(self.source, stream, [key for key, _ in keyed])
-                    todo = [(key, item) for key, item in keyed if not _covers(kept.get(key), item)]
+                    # (compared as the store keeps it: a payload it had to sanitize is still "covered")
+                    todo = [(key, item) for key, item in keyed if not _covers(kept.get(key), storable(item).value)]
                     details = list(pool.map(lambda pair: _detail(pair[1], get_detail), todo))
                     fresh = [(key, detail) for (key, _), detail in zip(todo, details) if detail is not None]
-                    stats.details += sum(1 for _, item in todo if _has_id(item))
+                    stats.details += sum(1 for _, item in todo if has_usable_id(item))
                     stats.gone += len(todo) - len(fresh)
-                    stats.new_or_changed += self.store.save_raw(self.source, stream, fresh, run_id=self.run_id)
+                    stats.new_or_changed += self.store.save_raw(
+                        self.source, stream, fresh, run_id=self.run_id, changes=stats.sanitized
+                    )
                     on_page(stats)
         finally:
             stats.seconds += time.monotonic() - started
@@ -132,8 +136,10 @@ class Landing:
             yield page
 
 
-def _has_id(item: Any) -> bool:
-    return isinstance(item, dict) and item.get("id") not in (None, "")
+def has_usable_id(item: Any) -> bool:
+    """Has the item an id a detail read can be asked for? (One that cannot be a key gets none:
+    the item is kept as listed, and quarantined.)"""
+    return isinstance(item, dict) and record_key(item) == str(item.get("id"))
 
 
 def _covers(kept: Any, item: Any) -> bool:
@@ -148,7 +154,7 @@ _MISSING = object()
 
 def _detail(item: Any, get_detail: Callable[[str], dict[str, Any]]) -> Any:
     """The item with its detail over it; the item itself when it has no id; None when gone."""
-    if not _has_id(item):
+    if not has_usable_id(item):
         return item  # kept as listed: normalization quarantines it with its reason
     try:
         detail = get_detail(str(item["id"]))
@@ -200,6 +206,8 @@ class ReadOutcome:
                 metadata[f"{stats.stream} details fetched"] = stats.details
             if stats.gone:
                 metadata[f"{stats.stream} gone before their detail read"] = stats.gone
+            if stats.sanitized:
+                metadata[f"{stats.stream} payloads sanitized to be stored"] = dict(stats.sanitized)
         for key in TRAFFIC_KEYS:
             metadata[key] = self.source_stats.get(key, 0)
         if self.server_rate_limit is not None:
@@ -221,7 +229,7 @@ def read_source(
 
     `checkpoints` (historical loads): see `Landing`.
     `window`: the run's days, for listings read newest first down to its
-    cutoff (pipelines/sources.py); None reads everything (historical_load)."""
+    cutoff (its spec: StreamSpec.newest_first_by); None reads everything (historical_load)."""
     if not resource.enabled:
         message = f"{source.env_key} is not set: {source.label} is off, nothing read."
         log.info(message)
