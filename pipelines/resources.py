@@ -190,11 +190,11 @@ class HubSpotResource(_Resource):
     def enabled(self) -> bool:
         return bool(self.access_token)
 
-    def sink(self, *, dry_run: bool, activities: bool = False, appointments: bool = False) -> HubSpotSink:
+    def sink(self, *, activities: bool = False, appointments: bool = False) -> HubSpotSink:
         """The sink (contacts, engagements and meetings alike: `activities`, `appointments` change nothing here)."""
         token = self._checked("access_token", HUBSPOT)
         base_url = check_base_url("HUBSPOT_BASE_URL", self.base_url, service=HUBSPOT)
-        return HubSpotSink(token, base_url, per_10s=self.per_10s, dry_run=dry_run)
+        return HubSpotSink(token, base_url, per_10s=self.per_10s)
 
 
 class SalesforceResource(_Resource):
@@ -221,7 +221,7 @@ class SalesforceResource(_Resource):
     def enabled(self) -> bool:
         return bool((self.instance_url and self.access_token) or (self.username and self.password))
 
-    def sink(self, *, dry_run: bool, activities: bool = False, appointments: bool = False) -> SalesforceSink:
+    def sink(self, *, activities: bool = False, appointments: bool = False) -> SalesforceSink:
         """The sink; `activities=True` also checks the Task fields (conversations), `appointments=True` the Event's."""
         settings = SalesforceSettings(
             instance_url=self.instance_url and check_base_url(
@@ -242,7 +242,6 @@ class SalesforceResource(_Resource):
             task_external_id_field=self.task_external_id_field,
             appointments=appointments,
             appointment_external_id_field=self.appointment_external_id_field,
-            dry_run=dry_run,
         )
 
     def _present(self, field: str) -> str | None:

@@ -59,7 +59,7 @@ def sink_from_env(server: ServerThread, **env: str):
     token, which Dagster resolves from its EnvVar inside a run, is given as is)."""
     built = build_resources({"HUBSPOT_ACCESS_TOKEN": DEFAULT_TOKEN, "HUBSPOT_BASE_URL": server.url, **env})["hubspot"]
     resource = type(built)(access_token=DEFAULT_TOKEN, base_url=built.base_url, per_10s=built.per_10s)
-    sink = resource.sink(dry_run=False)
+    sink = resource.sink()
     sink.batch_size = 1  # one request per person: enough requests to fill windows quickly
     return sink
 

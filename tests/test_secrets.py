@@ -150,7 +150,7 @@ def test_a_salesforce_password_and_security_token_with_newlines_log_in(
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         resource = build_resources(env)["salesforce"].process_config_and_initialize()
-        resource.sink(dry_run=True).prepare()  # logs in, then describes Lead
+        resource.sink().prepare()  # logs in, then describes Lead
     finally:
         server.stop()
     assert app.login_count == 1
@@ -286,8 +286,8 @@ def test_repr_of_every_client_sink_and_settings_object_hides_its_secrets(monkeyp
     resources = {k: v.process_config_and_initialize() for k, v in build_resources(SECRETS).items()}
     objects: list[object] = [resources[name].client() for name in ("agentclara", "clairo", "agentpro", "chatloom")]
     objects += [o.client for o in objects]
-    objects.append(resources["hubspot"].sink(dry_run=True))
-    sf_sink = resources["salesforce"].sink(dry_run=True)
+    objects.append(resources["hubspot"].sink())
+    sf_sink = resources["salesforce"].sink()
     objects += [sf_sink, sf_sink._settings]
     objects.append(resources["state"])
     objects.append(resources["settings"])

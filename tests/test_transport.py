@@ -83,7 +83,7 @@ def test_every_base_url_variable_refuses_plain_http_before_the_first_request(
     name = variable.split("_")[0].lower()
     resource = build_resources(env)[name].process_config_and_initialize()
     with pytest.raises(ConfigError) as refused:
-        resource.client() if hasattr(resource, "client") else resource.sink(dry_run=False)
+        resource.client() if hasattr(resource, "client") else resource.sink()
     assert variable in str(refused.value) and "https://" in str(refused.value)
 
 

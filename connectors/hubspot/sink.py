@@ -52,7 +52,6 @@ class HubSpotSink:
         base_url: str = DEFAULT_BASE_URL,
         *,
         per_10s: int = 100,
-        dry_run: bool = False,  # ignored: the sync step decides dry runs; kept while callers still pass it
         batch_size: int = MAX_BATCH,
         max_retries: int = 5,
         backoff_factor: float = 0.5,

@@ -80,8 +80,7 @@ class SalesforceSink(AppointmentWrites, MappingReads):
     `min_api_remaining`: stop with QuotaExhausted once fewer daily API calls
     than this remain (per `Sforce-Limit-Info`), leaving headroom for other
     integrations. Dry runs are the sync step's (pipelines/steps/sync.py): it
-    never calls a write here in one (`dry_run` is accepted and ignored while
-    callers still pass it).
+    never calls a write here in one.
     """
 
     target = "salesforce"
@@ -104,7 +103,6 @@ class SalesforceSink(AppointmentWrites, MappingReads):
         appointment_external_id_field: str = events.DEFAULT_APPOINTMENT_EXTERNAL_ID_FIELD,
         retry: RetryPolicy = RetryPolicy(),
         min_api_remaining: int = 0,
-        dry_run: bool = False,  # ignored: the sync step decides dry runs
     ) -> None:
         if isinstance(sf, SalesforceSettings):
             sf.validate()

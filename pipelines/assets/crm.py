@@ -59,7 +59,7 @@ def sync_target(
     without the Event key field fails at prepare(), before any Lead is written.
     """
     path = getattr(context.resources.settings, "mapping_file", None)
-    build = sink or (lambda: resource.sink(dry_run=dry_run))
+    build = sink or (lambda: resource.sink())
     stats = _pushed(context, store, target, resource, step, lambda: push_persons(
         store, build(), dry_run=dry_run, mapping=load_for(path, target, list(TARGETS))))
     if stats is None:
@@ -155,7 +155,7 @@ def sync_activities(
 ) -> dict[str, Any]:
     """Push the changed activities of `days` (all when None) to one target; returns the metadata to show."""
     stats = _pushed(context, store, target, resource, step, lambda: push_activities(
-        store, resource.sink(dry_run=dry_run, activities=True), days=days, dry_run=dry_run))
+        store, resource.sink(activities=True), days=days, dry_run=dry_run))
     if stats is None:
         return {"skipped": _off(target)}
     if days is not None:
@@ -183,7 +183,7 @@ def sync_appointments(
     as its failure). Run after the contact push, whose `sink` it should
     reuse (see `sync_target`); without one, the resource's appointment sink.
     """
-    build = sink or (lambda: resource.sink(dry_run=dry_run, appointments=True))
+    build = sink or (lambda: resource.sink(appointments=True))
     stats = _pushed(context, store, target, resource, step,
                     lambda: push_appointments(store, build(), dry_run=dry_run, ids=ids))
     if stats is None:

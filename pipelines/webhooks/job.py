@@ -99,7 +99,7 @@ def push_op(target: str) -> dg.OpDefinition:
         store, resource = context.resources.state.store(), getattr(context.resources, target)
         dry_run = context.resources.settings.dry_run
         appointments = batch.get("appointments") or []
-        sink = _appointment_sink(resource, dry_run) if appointments else None
+        sink = _appointment_sink(resource) if appointments else None
         contacts = sync_target(context, store, target, resource, dry_run, target_step(target), sink=sink)
         metadata = {f"contacts: {k}": v for k, v in contacts.items()}
         if resource.enabled and batch["days"]:
@@ -115,7 +115,7 @@ def push_op(target: str) -> dg.OpDefinition:
     return _push
 
 
-def _appointment_sink(resource: Any, dry_run: bool) -> Callable[[], Any]:
+def _appointment_sink(resource: Any) -> Callable[[], Any]:
     """One sink for the contact push and the appointment push, built when first needed (inside the lock).
 
     The same object on purpose: built with `appointments=True`, a Salesforce
@@ -123,7 +123,7 @@ def _appointment_sink(resource: Any, dry_run: bool) -> Callable[[], Any]:
     org not set up for Events fails the step before any Lead is written,
     and the appointment push then finds the org already checked.
     """
-    return functools.cache(lambda: resource.sink(dry_run=dry_run, appointments=True))
+    return functools.cache(lambda: resource.sink(appointments=True))
 
 
 push_ops = [push_op(target) for target in TARGETS]
