@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing as mp
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
+from typing import Callable
 
 # Pinned so that every run serves exactly the same contacts.
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -27,17 +28,21 @@ def _serve(conn: Connection, contacts: int, latency_s: float, limited: bool) -> 
         conn.send(dict(app.status_counts))
 
 
-class EmulatorProcess:
-    """`with EmulatorProcess(...) as emu:` serves on `emu.url`; `emu.stop()` returns status counts."""
+class ServerProcess:
+    """An emulator served from a child process: `with` it, read `url`; `stop()` returns status counts.
 
-    def __init__(self, contacts: int, *, latency_s: float = 0.0, limited: bool = True) -> None:
+    `serve(conn, *args)` runs in the child: it sends its URL, waits for any
+    message, then sends its answers counted by HTTP status.
+    """
+
+    def __init__(self, name: str, serve: Callable[..., None], *args: object) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, contacts, latency_s, limited), daemon=True)
+        self._proc = ctx.Process(target=serve, args=(child, *args), daemon=True)
         self._proc.start()
         if not self._conn.poll(60):
             self._proc.kill()
-            raise RuntimeError("the AgentClara emulator did not start within 60 s")
+            raise RuntimeError(f"the {name} emulator did not start within 60 s")
         self.url: str = self._conn.recv()
         self.status_counts: dict[int, int] = {}
 
@@ -52,8 +57,15 @@ class EmulatorProcess:
                 self._proc.kill()
         return self.status_counts
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> "ServerProcess":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmulatorProcess(ServerProcess):
+    """`with EmulatorProcess(...) as emu:` the AgentClara emulator on `emu.url`."""
+
+    def __init__(self, contacts: int, *, latency_s: float = 0.0, limited: bool = True) -> None:
+        super().__init__("AgentClara", _serve, contacts, latency_s, limited)

@@ -60,12 +60,10 @@ def sync_target(
     """
     path = getattr(context.resources.settings, "mapping_file", None)
     build = sink or (lambda: resource.sink())
-    stats = _pushed(context, store, target, resource, step, lambda: push_persons(
+    stats = _pushed_and_told(context, store, target, resource, step, "sync", lambda: push_persons(
         store, build(), dry_run=dry_run, mapping=load_for(path, target, list(TARGETS))))
     if stats is None:
         return {"skipped": _off(target)}
-    if stats.stopped:
-        context.log.warning(f"{target} sync stopped early, progress kept: {stats.stopped}")
     metadata = stats.as_metadata()
     if stats.mapped and dry_run:
         metadata["changes (preview)"] = md_table(
@@ -77,6 +75,22 @@ def sync_target(
 
 def _off(target: str) -> str:
     return f"{TARGETS[target]} not set: {target} is off, nothing sent."
+
+
+def _pushed_and_told(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    store: StateStore,
+    target: str,
+    resource: Any,
+    step: str,
+    what: str,
+    push: Callable[[], Any],
+) -> Any:
+    """`_pushed`, then a warning in the run's log when a quota stopped `what` early."""
+    stats = _pushed(context, store, target, resource, step, push)
+    if stats is not None and stats.stopped:
+        context.log.warning(f"{target} {what} stopped early, progress kept: {stats.stopped}")
+    return stats
 
 
 def _pushed(
@@ -154,14 +168,12 @@ def sync_activities(
     days: tuple[str, str] | None,
 ) -> dict[str, Any]:
     """Push the changed activities of `days` (all when None) to one target; returns the metadata to show."""
-    stats = _pushed(context, store, target, resource, step, lambda: push_activities(
+    stats = _pushed_and_told(context, store, target, resource, step, "activities", lambda: push_activities(
         store, resource.sink(activities=True), days=days, dry_run=dry_run))
     if stats is None:
         return {"skipped": _off(target)}
     if days is not None:
         record_days(context, store, step, stats.day_stats())
-    if stats.stopped:
-        context.log.warning(f"{target} activities stopped early, progress kept: {stats.stopped}")
     return {**stats.as_metadata(), "per day": md_table(
         [{"day": day, **counts} for day, counts in stats.day_stats().items()], ["day", *DAY_COUNTS])}
 
@@ -184,13 +196,9 @@ def sync_appointments(
     reuse (see `sync_target`); without one, the resource's appointment sink.
     """
     build = sink or (lambda: resource.sink(appointments=True))
-    stats = _pushed(context, store, target, resource, step,
-                    lambda: push_appointments(store, build(), dry_run=dry_run, ids=ids))
-    if stats is None:
-        return {"skipped": _off(target)}
-    if stats.stopped:
-        context.log.warning(f"{target} appointments stopped early, progress kept: {stats.stopped}")
-    return stats.as_metadata()
+    stats = _pushed_and_told(context, store, target, resource, step, "appointments",
+                             lambda: push_appointments(store, build(), dry_run=dry_run, ids=ids))
+    return {"skipped": _off(target)} if stats is None else stats.as_metadata()
 
 
 def appointment_step(target: str) -> str:
