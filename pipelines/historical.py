@@ -2,8 +2,10 @@
 
 Not partitioned: it reads each source whole (every conversation, not a
 window of days), then runs the same normalize, merge and push stages as the
-daily job. Each source is its own op (`load_<source>`: read, then normalize
-its contacts and conversations), so under Dagster's multiprocess executor
+daily job. Each source is its own op (`load_<source>`: read, normalizing
+each page's contacts and conversations as it lands, on every core unless
+SYNC_NORMALIZE_CORES says otherwise; then whatever an earlier load left
+pending), so under Dagster's multiprocess executor
 the sources load in parallel as separate steps; then `merge_persons` (which
 links conversations to persons and rolls them up), then one `push_<target>`
 per CRM (contacts, then one activity per conversation), then `load_report`. A source that fails is recorded and reported
@@ -29,6 +31,7 @@ from pipelines.assets.people import locked_rebuild
 from pipelines.reporting import record
 from pipelines.resources import StateStoreResource
 from pipelines.sources import SOURCES, Source, normalize_source
+from pipelines.steps.normalize import StreamNormalizer
 from pipelines.steps.checkpoint import HistoricalCheckpoints, clear_checkpoints
 from pipelines.steps.read import read_source
 from pipelines.summary import summarize
@@ -44,19 +47,22 @@ def load_op(source: Source) -> dg.OpDefinition:
         "and conversations.",
     )
     def _load(context: dg.OpExecutionContext) -> None:
-        store = context.resources.state.store()
+        store, settings = context.resources.state.store(), context.resources.settings
         checkpoints = HistoricalCheckpoints(
             store, source.name, label=source.label, log=context.log, run_id=context.run.run_id
         )
-        outcome = read_source(
-            source, getattr(context.resources, source.name), store, run_id=context.run.run_id, log=context.log,
-            checkpoints=checkpoints,
-        )
+        with StreamNormalizer(store, source.name, region=settings.default_region, run_id=context.run.run_id,
+                              cores=settings.cores()) as normalizer:
+            outcome = read_source(
+                source, getattr(context.resources, source.name), store, run_id=context.run.run_id, log=context.log,
+                checkpoints=checkpoints, normalizer=normalizer,
+            )
+            landed = normalizer.finish()
         checkpoints.log_done()
         read = {**outcome.as_metadata(), **checkpoints.metadata()}
         record(context, store, source.read_asset, read, status=outcome.status)
         context.add_output_metadata(read)
-        normalize_source(context, store, source, context.resources.settings.default_region)
+        normalize_source(context, store, source, settings.default_region, cores=settings.cores(), landed=landed)
 
     return _load
 

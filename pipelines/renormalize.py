@@ -10,7 +10,8 @@ normalization marks of the chosen sources first).
 
 Ops: `reset_marks` (config `force`, `sources`: which sources, default
 all) -> `renormalize_<source>` (its contacts and conversations, the same
-normalize code the daily assets run) -> `renormalize_persons` (identities,
+normalize code the daily assets run, on every core unless
+SYNC_NORMALIZE_CORES says otherwise) -> `renormalize_persons` (identities,
 conversation links, roll-ups). Nothing is pushed: the next `daily_sync`
 sends the persons whose CRM properties changed, and a backfill of a range
 of days sends those days' activities.
@@ -69,7 +70,9 @@ def renormalize_op(source: Source) -> dg.OpDefinition:
         if source.name not in chosen:
             context.log.info(f"{source.label} not chosen: left as it is")
             return
-        normalize_source(context, context.resources.state.store(), source, context.resources.settings.default_region)
+        settings = context.resources.settings
+        normalize_source(context, context.resources.state.store(), source, settings.default_region,
+                         cores=settings.cores())
 
     return _renormalize
 

@@ -46,6 +46,7 @@ from connectors.urls import check_base_url
 from pipelines.partitions import DEFAULT_LOOKBACK_DAYS
 from pipelines.registry import CONNECTORS, SPECS, stream_on
 from pipelines.state import StateStore, default_database_url
+from pipelines.steps.workers import available_cores
 
 TRUE = {"1", "true", "yes", "on"}
 
@@ -112,6 +113,12 @@ class SyncSettings(_Resource):
     conversation_lookback_days: int = DEFAULT_LOOKBACK_DAYS
     # SYNC_MAPPING_FILE: the field mapping and write policies (pipelines/mapping); None: the built-in mapping.
     mapping_file: Optional[str] = None
+    # SYNC_NORMALIZE_CORES: cores that normalize a historical load or a renormalize; 0: every core.
+    normalize_cores: int = 0
+
+    def cores(self) -> int:
+        """How many cores normalize a backlog (a daily run's few changes are normalized in its own process)."""
+        return self.normalize_cores or available_cores()
 
 
 class SourceResource(_Resource):
@@ -261,6 +268,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError("sync", f"{name} must be a number of seconds, not {raw!r}") from None
 
 
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = (env.get(name) or "").strip()
+    if raw and not (raw.isascii() and raw.isdigit()):
+        raise ConfigError("sync", f"{name} must be a whole number (0 or unset: every core), not {raw!r}")
+    return int(raw) if raw else 0
+
+
 def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, dg.ConfigurableResource]:
     """The resources for a given environment (tests pass their own mapping).
 
@@ -274,6 +288,7 @@ def build_resources(env: Mapping[str, str] = os.environ) -> dict[str, dg.Configu
             default_region=env.get("SYNC_DEFAULT_REGION", "US"),
             conversation_lookback_days=int(env.get("SYNC_CONVERSATION_LOOKBACK_DAYS") or DEFAULT_LOOKBACK_DAYS),
             mapping_file=(env.get("SYNC_MAPPING_FILE") or "").strip() or None,
+            normalize_cores=_count(env, "SYNC_NORMALIZE_CORES"),
         ),
         **{spec.name: source_resource(spec, env, deadline) for spec in SPECS},
         "hubspot": HubSpotResource(

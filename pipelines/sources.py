@@ -17,7 +17,7 @@ so at the moment the step runs (`stream_on`), never when the definitions load.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import dagster as dg
 
@@ -27,7 +27,7 @@ from pipelines.partitions import ReadWindow
 from pipelines.registry import SPECS, stream_on
 from pipelines.reporting import record
 from pipelines.state import StateStore
-from pipelines.steps.normalize import normalize_conversations, normalize_pending
+from pipelines.steps.normalize import CONTACTS, CONVERSATIONS, NormalizeStats, normalize_pending
 from pipelines.steps.read import Landing
 
 __all__ = ["BY_NAME", "CONTACT_SOURCES", "CONVERSATION_SOURCES", "SOURCES", "Source", "newest_first_in_window",
@@ -114,19 +114,26 @@ class Source:
         return None if stream_on(spec) else f"{spec.enabled_by} is not set: {self.label} {stream} are off."
 
 
-def normalize_source(context: dg.OpExecutionContext, store: StateStore, source: Source, region: str) -> None:
+def normalize_source(
+    context: dg.OpExecutionContext, store: StateStore, source: Source, region: str, *, cores: int = 1,
+    landed: Mapping[str, NormalizeStats] | None = None,
+) -> None:
     """Normalize a source's kept contacts and conversations, each recorded as its asset's step in the run history.
 
     What an unpartitioned job does after (historical_load) or instead of
-    (renormalize) reading the source. A stream whose flag is off is left alone.
+    (renormalize) reading the source. A stream whose flag is off is left
+    alone. `landed`: what was normalized as the pages landed (the counts are
+    added to this pass's, which then finds only what the read left pending).
     """
-    run_id = context.run.run_id
-    if source.contact_stream and not source.off_reason(source.contact_stream):
-        stats = normalize_pending(store, source.name, source.contact_stream, region=region, run_id=run_id)
-        record(context, store, source.contacts_asset, stats.as_metadata())
-    if source.conversation_stream and not source.off_reason(source.conversation_stream):
-        stats = normalize_conversations(store, source.name, source.conversation_stream, region=region, run_id=run_id)
-        record(context, store, source.conversations_asset, stats.as_metadata())
+    run_id, landed = context.run.run_id, landed or {}
+    for stream, kind, asset in ((source.contact_stream, CONTACTS, source.contacts_asset),
+                                (source.conversation_stream, CONVERSATIONS, source.conversations_asset)):
+        if stream and not source.off_reason(stream):
+            stats = normalize_pending(store, source.name, stream, region=region, run_id=run_id, kind=kind,
+                                      cores=cores)
+            if stream in landed:
+                stats = landed[stream].plus(stats)
+            record(context, store, asset, stats.as_metadata())
 
 
 SOURCES: tuple[Source, ...] = tuple(Source(spec) for spec in SPECS)

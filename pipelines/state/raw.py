@@ -47,13 +47,16 @@ class RawFamily(StoreBase):
         *,
         run_id: str | None = None,
         changes: Counter[str] | None = None,
+        landed: list[RawRow] | None = None,
     ) -> int:
         """Keep raw payloads by id; returns how many are new or changed.
 
         Each payload is kept as `schemas.raw.storable` makes it (as it came,
         unless the database cannot hold that), under its id when that can
         be a key, else under its content hash (`schemas.raw.content_key`).
-        `changes`, when given, counts what `storable` changed, per change.
+        `changes`, when given, counts what `storable` changed, per change;
+        `landed`, when given, gets the new or changed rows as stored (for
+        normalizing them while the read goes on).
         A page the database still refuses is written row by row, so one
         row never costs the others (`_save_raw_rows`).
         """
@@ -72,16 +75,21 @@ class RawFamily(StoreBase):
         if not rows:
             return 0
         try:
-            return self._save_raw_rows(source, stream, list(rows.values()))
+            changed = self._save_raw_rows(source, stream, list(rows.values()))
         except sa.exc.StatementError as exc:
             if not refused_data(exc):
                 raise
             if len(rows) == 1:
                 self._quarantine_unstorable(source, stream, next(iter(rows.values())), run_id)
                 return 0
-        return sum(self.save_raw(source, stream, [(key, row["payload"])], run_id=run_id) for key, row in rows.items())
+        else:
+            if landed is not None:
+                landed.extend(RawRow(source, stream, r["record_id"], r["payload"], r["payload_hash"]) for r in changed)
+            return len(changed)
+        return sum(self.save_raw(source, stream, [(key, row["payload"])], run_id=run_id, landed=landed)
+                   for key, row in rows.items())
 
-    def _save_raw_rows(self, source: str, stream: str, rows: list[dict[str, Any]]) -> int:
+    def _save_raw_rows(self, source: str, stream: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with self.engine.begin() as conn:
             known = dict(
                 conn.execute(
@@ -94,7 +102,7 @@ class RawFamily(StoreBase):
             )
             changed = [r for r in rows if known.get(r["record_id"]) != r["payload_hash"]]
             self._upsert(conn, raw_records, changed, ["payload", "payload_hash", "fetched_at", "run_id"])
-        return len(changed)
+        return changed
 
     def _quarantine_unstorable(self, source: str, stream: str, row: Mapping[str, Any], run_id: str | None) -> None:
         """A raw row the database refuses even alone: quarantined under its raw stream, without

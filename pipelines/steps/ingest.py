@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from pipelines.state import StateStore
+from pipelines.state.rows import RawRow
 from schemas.raw import raw_key
 
 
@@ -46,11 +47,13 @@ def ingest(
     id_key: str = "id",
     on_page: Callable[[IngestStats], None] | None = None,
     stats: IngestStats | None = None,
+    on_landed: Callable[[str, list[RawRow]], None] | None = None,
 ) -> IngestStats:
     """Write every page to the store as it arrives; memory holds one page.
 
     Pass `stats` to add to the counts of an earlier call (one stream read in
     several listings, e.g. AgentPro's conversations per chatbot).
+    `on_landed(stream, rows)` gets each page's new or changed rows as stored.
     """
     stats = stats or IngestStats(source, stream)
     started = time.monotonic()
@@ -58,10 +61,13 @@ def ingest(
         for page in pages:
             stats.pages += 1
             stats.records += len(page)
+            landed: list[RawRow] | None = [] if on_landed else None
             stats.new_or_changed += store.save_raw(
                 source, stream, ((record_key(item, id_key), item) for item in page), run_id=run_id,
-                changes=stats.sanitized,
+                changes=stats.sanitized, landed=landed,
             )
+            if on_landed and landed:
+                on_landed(stream, landed)
             if on_page:
                 on_page(stats)
     finally:

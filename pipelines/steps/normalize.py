@@ -48,12 +48,13 @@ from pipelines.state.store import (
 )
 from connectors.spec import RecordKind
 from pipelines.registry import SPECS
+from pipelines.steps.workers import Workers
 from schemas import registry
 from schemas.conversation import activity_day, activity_time
-from schemas.errors import NORMALIZER_ERROR, UNSTORABLE, InvalidRecord
+from schemas.apply import Outcome
+from schemas.errors import NORMALIZER_ERROR, UNSTORABLE
 from schemas.text import clean_text
 from schemas.keys import canonical_person_key
-from schemas.raw import storable
 
 Normalizer = Callable[..., dict[str, Any]]
 
@@ -140,6 +141,12 @@ class NormalizeStats:
             "seconds": round(self.seconds, 2),
         }
 
+    def plus(self, other: "NormalizeStats") -> "NormalizeStats":
+        """These counts and another pass's over the same stream."""
+        return NormalizeStats(self.source, self.stream, self.normalized + other.normalized,
+                              self.quarantined + other.quarantined, self.reasons + other.reasons,
+                              self.days + other.days, self.seconds + other.seconds)
+
 
 def normalize_pending(
     store: StateStore,
@@ -150,40 +157,120 @@ def normalize_pending(
     run_id: str | None = None,
     normalizers: Mapping[tuple[str, str], Normalizer] | None = None,
     kind: Kind = CONTACTS,
+    cores: int = 1,
 ) -> NormalizeStats:
     """Normalize `source`'s pending payloads of raw `stream` into canonical records of `kind`.
 
     One bad payload never stops the others: whatever its normalizer raises,
     or a record that cannot be stored as it is, sends that one payload to
-    quarantine with its reason, and the chunk goes on.
+    quarantine with its reason, and the chunk goes on. `cores` > 1
+    normalizes on that many cores (pipelines/steps/workers.py) while this
+    process reads and stores.
     """
     normalize = (kind.normalizers if normalizers is None else normalizers)[(source, stream)]
-    version = registry.current_version(kind.schema)
-    stats = NormalizeStats(source, stream)
     started = time.monotonic()
-    for chunk in store.iter_pending_raw(source, stream, version):
-        outcomes = [_outcome(row, normalize, region, kind) for row in chunk]
-        good = [o for o in outcomes if isinstance(o, Normalized)]
-        bad = [o for o in outcomes if isinstance(o, Quarantined)]
-        raw = {(row.source, row.stream, row.record_id): row for row in chunk}
-        good, bad = _save(store, version, good, bad, raw, run_id)
-        stats.normalized += len(good)
-        stats.quarantined += len(bad)
-        stats.reasons.update(q.reason for q in bad)
-        stats.days.update(n.event_day for n in good if n.event_day)
+    with StreamNormalizer(store, source, region=region, run_id=run_id, cores=cores,
+                          kinds={stream: (kind, normalize)}) as normalizer:
+        for chunk in store.iter_pending_raw(source, stream, normalizer.version(kind)):
+            normalizer.add(stream, chunk)
+        stats = normalizer.finish().get(stream) or NormalizeStats(source, stream)
     stats.seconds = time.monotonic() - started
     return stats
 
 
-def _outcome(row: RawRow, normalize: Normalizer, region: str, kind: Kind) -> Normalized | Quarantined:
+class StreamNormalizer:
+    """Normalizes and stores a source's raw rows chunk by chunk, as they are handed in.
+
+    What `normalize_pending` runs over the store's pending rows, and what a
+    historical load runs over each page as it lands (pipelines/steps/read.py
+    `Landing`), so that normalizing is done when the read is. Rows of a raw
+    stream without a normalizer are ignored. Chunks are stored in the order
+    they were added.
+    """
+
+    CHUNK = 500  # rows per store write when pages are handed in one by one
+
+    def __init__(
+        self, store: StateStore, source: str, *, region: str = "US", run_id: str | None = None, cores: int = 1,
+        kinds: Mapping[str, tuple[Kind, Normalizer]] | None = None,
+    ) -> None:
+        self.store, self.source, self.region, self.run_id = store, source, region, run_id
+        self._kinds = dict(kinds) if kinds is not None else {
+            stream: (kind, kind.normalizers[(name, stream)])
+            for kind in (CONTACTS, CONVERSATIONS) for (name, stream) in kind.normalizers if name == source
+        }
+        self._workers: Workers[tuple[str, list[RawRow]]] = Workers(cores)
+        self._buffer: dict[str, list[RawRow]] = {}
+        self._stats: dict[str, NormalizeStats] = {}
+        self._versions: dict[str, int] = {}
+
+    def version(self, kind: Kind) -> int:
+        if kind.schema not in self._versions:
+            self._versions[kind.schema] = registry.current_version(kind.schema)
+        return self._versions[kind.schema]
+
+    def add(self, stream: str, rows: list[RawRow]) -> None:
+        """Normalize these rows of raw `stream` (now, or on the worker processes) and store what is done."""
+        if stream not in self._kinds or not rows:
+            return
+        started = time.monotonic()
+        buffer = self._buffer.setdefault(stream, [])
+        buffer.extend(rows)
+        if len(buffer) >= self.CHUNK:
+            self._submit(stream)
+        self._store(wait=False)
+        self._stat(stream).seconds += time.monotonic() - started
+
+    def finish(self) -> dict[str, NormalizeStats]:
+        """Normalize and store everything handed in; the counts per raw stream."""
+        started = time.monotonic()
+        for stream in list(self._buffer):
+            self._submit(stream)
+        self._store(wait=True)
+        for stats in self._stats.values():
+            stats.seconds += time.monotonic() - started
+        return self._stats
+
+    def _submit(self, stream: str) -> None:
+        rows = self._buffer.pop(stream, [])
+        if rows:
+            self._workers.submit((stream, rows), self._kinds[stream][1], [row.payload for row in rows], self.region)
+
+    def _store(self, *, wait: bool) -> None:
+        for (stream, rows), outcomes in self._workers.done(wait=wait):
+            kind = self._kinds[stream][0]
+            built = [_outcome(row, outcome, kind) for row, outcome in zip(rows, outcomes)]
+            good = [o for o in built if isinstance(o, Normalized)]
+            bad = [o for o in built if isinstance(o, Quarantined)]
+            raw = {(row.source, row.stream, row.record_id): row for row in rows}
+            good, bad = _save(self.store, self.version(kind), good, bad, raw, self.run_id)
+            stats = self._stat(stream)
+            stats.normalized += len(good)
+            stats.quarantined += len(bad)
+            stats.reasons.update(q.reason for q in bad)
+            stats.days.update(n.event_day for n in good if n.event_day)
+
+    def _stat(self, stream: str) -> NormalizeStats:
+        return self._stats.setdefault(stream, NormalizeStats(self.source, stream))
+
+    def close(self) -> None:
+        self._workers.close()
+
+    def __enter__(self) -> "StreamNormalizer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _outcome(row: RawRow, outcome: Outcome, kind: Kind) -> Normalized | Quarantined:
     """The stored row of one payload: its canonical record, or its quarantine with the reason."""
+    if outcome.data is None:
+        return _quarantined(row, kind.stream, outcome.reason or NORMALIZER_ERROR, outcome.detail or "")
     try:
-        data = normalize(row.payload, region=region)
-        normalized = kind.row(row, data)
+        normalized = kind.row(row, outcome.data)
         problem = _unstorable(normalized)
-    except InvalidRecord as exc:
-        return _quarantined(row, kind.stream, exc.reason, exc.detail)
-    except Exception as exc:  # a payload no rule foresaw: keep it, say why
+    except Exception as exc:  # a canonical record no rule foresaw: keep the payload, say why
         return _quarantined(row, kind.stream, NORMALIZER_ERROR, f"{type(exc).__name__}: {exc}"[:500])
     if problem:
         return _quarantined(row, kind.stream, NORMALIZER_ERROR, problem)
@@ -196,10 +283,8 @@ _COLUMN_WIDTHS = {"email": 320, "phone": 32, "person_key": 400, "event_day": 10,
 
 
 def _unstorable(row: Normalized) -> str | None:
-    """Why this canonical record cannot be stored as it is (a normalizer bug), or None."""
-    changes = storable(row.data).changes
-    if changes:
-        return f"the canonical record holds what the store cannot keep: {', '.join(changes)}"
+    """Why this canonical record's columns cannot hold it (a normalizer bug), or None.
+    (Its data was checked where it was made: schemas.apply.)"""
     for column, width in _COLUMN_WIDTHS.items():
         value = getattr(row, column)
         if value is not None and len(value) > width:
@@ -256,10 +341,10 @@ def _stored(
 
 
 def normalize_conversations(
-    store: StateStore, source: str, stream: str, *, region: str = "US", run_id: str | None = None
+    store: StateStore, source: str, stream: str, *, region: str = "US", run_id: str | None = None, cores: int = 1
 ) -> NormalizeStats:
     """Normalize `source`'s pending conversations of raw `stream` (CONVERSATION_NORMALIZERS)."""
-    return normalize_pending(store, source, stream, region=region, run_id=run_id, kind=CONVERSATIONS)
+    return normalize_pending(store, source, stream, region=region, run_id=run_id, kind=CONVERSATIONS, cores=cores)
 
 
 def _quarantined(row: RawRow, stream: str, reason: str, detail: str) -> Quarantined:

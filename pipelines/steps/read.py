@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from connectors.errors import ConnectorError, NotFound
 from pipelines.reporting import Progress
 from pipelines.state import StateStore
+from pipelines.state.rows import RawRow
 from pipelines.steps.ingest import IngestStats, ingest, record_key
 from schemas.raw import storable
 
 if TYPE_CHECKING:
     from pipelines.partitions import ReadWindow
     from pipelines.sources import Source
+    from pipelines.steps.normalize import StreamNormalizer
 
 PREVIEW_ROWS = 20
 
@@ -46,11 +48,14 @@ class Landing:
         label: str | None = None,
         preview_stream: str | None = None,
         checkpoints: Any = None,
+        normalizer: StreamNormalizer | None = None,
     ) -> None:
         self.store, self.source, self.run_id, self.log = store, source, run_id, log
         # Historical loads only: a pipelines.steps.checkpoint.HistoricalCheckpoints
         # that makes each offset listing resumable and estimates its size.
         self.checkpoints = checkpoints
+        # Historical loads only: normalizes each page's new or changed rows as it lands.
+        self.normalizer = normalizer
         self.label = label or source
         self.streams: dict[str, IngestStats] = {}
         self.preview_stream = preview_stream
@@ -68,6 +73,7 @@ class Landing:
         return ingest(
             self.store, self.source, stream, self._previewed(stream, pages), run_id=self.run_id,
             on_page=self._on_page(stream), stats=self.stats(stream),
+            on_landed=self.normalizer.add if self.normalizer else None,
         )
 
     def records(self, stream: str, items: list[dict[str, Any]]) -> IngestStats:
@@ -111,9 +117,12 @@ class Landing:
                     fresh = [(key, detail) for (key, _), detail in zip(todo, details) if detail is not None]
                     stats.details += sum(1 for _, item in todo if has_usable_id(item))
                     stats.gone += len(todo) - len(fresh)
+                    landed: list[RawRow] = []
                     stats.new_or_changed += self.store.save_raw(
-                        self.source, stream, fresh, run_id=self.run_id, changes=stats.sanitized
+                        self.source, stream, fresh, run_id=self.run_id, changes=stats.sanitized, landed=landed
                     )
+                    if self.normalizer:
+                        self.normalizer.add(stream, landed)
                     on_page(stats)
         finally:
             stats.seconds += time.monotonic() - started
@@ -223,11 +232,11 @@ class ReadOutcome:
 
 def read_source(
     source: Source, resource: Any, store: StateStore, *, run_id: str | None, log: Any, checkpoints: Any = None,
-    window: ReadWindow | None = None,
+    window: ReadWindow | None = None, normalizer: StreamNormalizer | None = None,
 ) -> ReadOutcome:
     """Read every stream of `source`; a ConnectorError ends it as a failed outcome, logged.
 
-    `checkpoints` (historical loads): see `Landing`.
+    `checkpoints`, `normalizer` (historical loads): see `Landing`.
     `window`: the run's days, for listings read newest first down to its
     cutoff (its spec: StreamSpec.newest_first_by); None reads everything (historical_load)."""
     if not resource.enabled:
@@ -236,7 +245,7 @@ def read_source(
         return ReadOutcome(source.name, skipped=message)
     preview_stream = source.preview[0] if source.preview else None
     land = Landing(store, source.name, run_id=run_id, log=log, label=source.label, preview_stream=preview_stream,
-                   checkpoints=checkpoints)
+                   checkpoints=checkpoints, normalizer=normalizer)
     outcome = ReadOutcome(source.name, streams=land.streams, preview=land.preview)
     started = time.monotonic()
     client = None
