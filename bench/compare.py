@@ -63,6 +63,7 @@ class Measured:
     crm_requests: int
     crm_429s: int
     peak_rss_mib: float
+    workers_rss_mib: float  # the largest of the tool's own child processes (the project's normalize workers), 0: none
     load: tuple[float, float]  # 1-minute load average before and after
     extra: dict[str, Any]
 
@@ -115,6 +116,7 @@ def measure(tool: str, contacts: int, bench_python: Path | None) -> Measured:
     return Measured(
         tool, contacts, float(figures.pop("wall_s")), sum(source.values()), source.get(429, 0),
         sum(crm.values()), crm.get(429, 0), float(figures.pop("peak_rss_mib")),
+        float(figures.pop("workers_peak_rss_mib", 0.0)),
         (before, os.getloadavg()[0]), figures,
     )
 
@@ -131,10 +133,14 @@ def table(rows: list[Measured], labels: dict[str, str]) -> list[str]:
         out.append(
             f"| {m.contacts:,} | {labels[m.tool]} | **{m.wall_s:.1f}** | {m.floor_s:.1f} | "
             f"**{m.wall_s / m.floor_s:.2f}** | {m.wall_s / m.min_floor_s:.2f} | "
-            f"{m.source_requests:,} ({m.source_429s}) | {crm} | {m.peak_rss_mib:.0f} | "
+            f"{m.source_requests:,} ({m.source_429s}) | {crm} | {_rss(m)} | "
             f"{m.load[0]:.2f} / {m.load[1]:.2f} |"
         )
     return out
+
+
+def _rss(m: Measured) -> str:
+    return f"{m.peak_rss_mib:.0f}" + (f" + {m.workers_rss_mib:.0f} per worker" if m.workers_rss_mib >= 1 else "")
 
 
 def _machine() -> str:
@@ -153,7 +159,8 @@ def report(rows: list[Measured], labels: dict[str, str], command: str) -> str:
         "HubSpot at 190 requests per 10 s.",
         "- Wall: the tool's work in its own child process, from before its first request to its end "
         "(interpreter start and imports not counted). Requests and 429s: counted by the emulators. "
-        "Peak RSS: the child's `ru_maxrss`. Load: the 1-minute load average before and after the run "
+        "Peak RSS: the child's `ru_maxrss`; \"+ N per worker\": the largest of its normalize worker processes "
+        "(the project normalizes on every core: cores - 1 workers beside the step's process). Load: the 1-minute load average before and after the run "
         "(2 cores; above 2 means the machine was shared and walls are inflated).",
         "- Floor: the least time the documented limits allow for the requests the tool made, source then CRM "
         "(bench/floor.py: a sliding window admits a burst at once, then one window per period, so 200 "

@@ -5,7 +5,8 @@
 
 Each prints one JSON line: {"wall_s", "peak_rss_mib", ...}. The wall time is
 the work's, from just before the first request to the end (imports not
-counted); the peak RSS is the child's whole life (`ru_maxrss`). dlt's run is
+counted); the peak RSS is the child's whole life (`ru_maxrss`), and the
+largest of its own children's (the project's normalize workers: WorkerPeaks) apart. dlt's run is
 bench/dlt_runner.py, in the bench venv.
 """
 
@@ -29,6 +30,44 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+class WorkerPeaks:
+    """The largest peak RSS (VmHWM) of this process's children while it runs, sampled every second.
+
+    Not `RUSAGE_CHILDREN`: Linux carries a process's peak across exec, so a
+    worker spawned by a 200 MB process would report at least 200 MB there.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.sample()
+
+    def sample(self) -> None:
+        me = str(os.getpid())
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[1] != me:
+                        continue
+                with open(f"/proc/{pid}/status") as status:
+                    hwm = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+            except (OSError, IndexError):  # gone meanwhile
+                continue
+            self.peak_kib = max(self.peak_kib, hwm)
+
+    def stop_mib(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib / 1024.0
 
 
 def run_project(agentclara_url: str, hubspot_url: str) -> dict[str, Any]:
@@ -110,8 +149,10 @@ def run_loop(agentclara_url: str, hubspot_url: str) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     kind, agentclara_url, hubspot_url = argv
     run = {"project": run_project, "loop": run_loop}[kind]
+    workers = WorkerPeaks()
     figures = run(agentclara_url, hubspot_url)
     figures["peak_rss_mib"] = peak_rss_mib()
+    figures["workers_peak_rss_mib"] = workers.stop_mib()
     print(json.dumps(figures), flush=True)
 
 

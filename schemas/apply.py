@@ -3,12 +3,16 @@
 Imports nothing of `pipelines`, because it is what a normalization worker
 process runs (pipelines/steps/workers.py): a worker imports this module and
 the normalizer's own, not the Dagster definitions, so it starts in half a
-second. The same function runs in the step's process when there is no pool,
+second and holds tens of MB, not a hundred. The same function runs in the step's process when there is no pool,
 so both ways give the same outcomes.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import threading
+from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, NamedTuple
 
 from schemas.errors import NORMALIZER_ERROR, InvalidRecord
@@ -40,3 +44,11 @@ def _outcome(normalize: Callable[..., dict[str, Any]], payload: Any, region: str
     if changes:
         return Outcome(None, NORMALIZER_ERROR, f"the canonical record holds what the store cannot keep: {', '.join(changes)}")
     return Outcome(data)
+
+
+def exit_with_parent() -> None:
+    """A worker's initializer: exit when the process that started it is gone (a run killed with
+    SIGKILL leaves no idle workers behind)."""
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(0)), daemon=True).start()

@@ -23,6 +23,7 @@ from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
 from schemas.errors import BAD_TIMESTAMP, InvalidRecord
+from schemas.phone_fast_path import UNDECIDED, phone_by_rphonenumbers
 
 # --- email -------------------------------------------------------------------
 
@@ -81,6 +82,9 @@ def normalize_phone(value: Any, region: str | None = "US") -> str | None:
     text = value.strip()
     if not any(ch.isdigit() for ch in text):
         return None
+    fast = phone_by_rphonenumbers(text, region, _is_identity)  # where it must agree with phonenumbers
+    if fast is not UNDECIDED:
+        return fast  # type: ignore[return-value]
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -97,10 +101,14 @@ def is_identity_number(number: phonenumbers.PhoneNumber, typed: str) -> bool:
     the only trace of `555-CALL-NOW` in the parsed number is that `typed`
     holds fewer digits than its national number and extension are made of.
     """
-    if not phonenumbers.is_valid_number(number):
+    return _is_identity(phonenumbers, number, typed)
+
+
+def _is_identity(lib: Any, number: Any, typed: str) -> bool:
+    if not lib.is_valid_number(number):  # is_identity_number's rule, with phonenumbers or rphonenumbers
         return False
     made_of = str(number.national_number) + (number.extension or "")
-    return len(phonenumbers.normalize_digits_only(typed)) >= len(made_of)
+    return len(lib.normalize_digits_only(typed)) >= len(made_of)
 
 
 def is_identity_phone(e164: Any) -> bool:

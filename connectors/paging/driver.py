@@ -34,6 +34,7 @@ from connectors.paging.decide import (
 )
 from connectors.paging.estimate import Fetch, estimate_size
 from connectors.paging.prefetch import Prefetch
+from connectors.paging.seen import SeenMarkers
 from connectors.paging.resume import DEFAULT_MAX_RESUME_SEARCH, ListingCheckpoint, ResumePoint, locate
 from connectors.paging.stats import PagerStats
 
@@ -104,10 +105,8 @@ class OffsetPager:
         self._saved: tuple[int, tuple[Hashable, ...]] | None = None  # the position saved last
         self._records_before = 0  # yielded by earlier runs of this listing
         self._resumed_anchor: frozenset[Hashable] = frozenset()  # the checkpoint's page
-        # Every marker yielded so far. A set of a few million short string ids
-        # is a few hundred MB at most; fine for one listing at a time. Beyond
-        # that, page by a narrower filter (date range, agent) instead.
-        self._seen: set[Hashable] = set()
+        # Every marker yielded so far, at ~16 bytes each (connectors/paging/seen.py).
+        self._seen = SeenMarkers()
 
     def __repr__(self) -> str:
         return f"OffsetPager(service={self.service!r}, stream={self.stream!r}, limit={self.limit}, overlap={self.overlap})"

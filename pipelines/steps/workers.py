@@ -7,8 +7,9 @@ payload's outcome, so outcomes come back in the order the chunks went out.
 At most `2 × workers + 1` chunks are out at once, so memory holds a few chunks
 whatever the backlog. Workers are spawned, never forked (the step's process
 has threads: the read's prefetch, Dagster's own), and import only
-`schemas.apply` and the normalizer's module; each exits when the step's
-process is gone (a run killed with SIGKILL). If the pool breaks (a worker
+`schemas.apply` and the normalizer's module (never this package, whose
+import loads the Dagster definitions); each exits when the step's process is
+gone (a run killed with SIGKILL). If the pool breaks (a worker
 killed, a normalizer that cannot be pickled), the chunks still out and all
 later ones are normalized in the step's own process: slower, same outcomes.
 """
@@ -18,13 +19,11 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing.connection import wait
 from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
-from schemas.apply import Outcome, normalize_all
+from schemas.apply import Outcome, exit_with_parent, normalize_all
 
 Tag = TypeVar("Tag")
 log = logging.getLogger(__name__)
@@ -33,13 +32,6 @@ log = logging.getLogger(__name__)
 def available_cores() -> int:
     """The cores this process may run on (its CPU affinity, which a container or `taskset` narrows)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _exit_with_parent() -> None:
-    """In each worker: exit when the step's process is gone (a killed run leaves no idle workers behind)."""
-    parent = mp.parent_process()
-    if parent is not None:
-        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(0)), daemon=True).start()
 
 
 class Workers(Generic[Tag]):
@@ -55,7 +47,7 @@ class Workers(Generic[Tag]):
         self.size = max(1, cores - 1)
         pool = cores > 1 and not mp.current_process().daemon  # a daemonic process may not have children
         self._pool = ProcessPoolExecutor(self.size, mp_context=mp.get_context("spawn"),
-                                         initializer=_exit_with_parent) if pool else None
+                                         initializer=exit_with_parent) if pool else None
         self._out: deque[tuple[Tag, Callable[..., dict[str, Any]], Sequence[Any], str, Future | list[Outcome]]] = deque()
 
     def submit(self, tag: Tag, normalize: Callable[..., dict[str, Any]], payloads: Sequence[Any], region: str) -> None:
