@@ -29,7 +29,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import phonenumbers
+import phonenumbers.re_util
 import rphonenumbers
+
+# For what phonenumbers decides: keep its compiled metadata patterns rather than compiling them per call
+# (its own switch; the same answers in about half the time).
+phonenumbers.re_util.enable_pattern_cache()
 
 # (rphonenumbers, the phonenumbers release whose metadata it ships, phonenumbers): the audited pair.
 PAIR = ("0.1.0", "9.0.41", "9.0.43")
