@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -31,19 +32,43 @@ def _postgres_reason() -> str | None:
 _PG_SKIP = _postgres_reason()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A URL whose connections land in a fresh, private schema of database `test`."""
+@contextmanager
+def private_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose connections land in a fresh schema of database `test`, dropped afterwards."""
     if _PG_SKIP:
         pytest.skip(_PG_SKIP)
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL whose connections land in a fresh, private schema of database `test`."""
+    with private_schema() as url:
+        yield url
+
+
+def older_store(url: str, *, without: str, version: int) -> None:
+    """A store as schema `version` wrote it: every table but `without`, and one person in it."""
+    from pipelines.state import tables
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in tables.metadata.sorted_tables:
+            if table.name != without:
+                table.create(conn)
+        conn.execute(tables.store_meta.insert().values(key="schema_version", value=str(version)))
+        conn.execute(sa.text("INSERT INTO persons (person_key, data, content_hash, updated_at) "
+                             "VALUES ('email:a@x.io', '{}', 'h', CURRENT_TIMESTAMP)"))
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -43,8 +43,9 @@ from pipelines.state import (
     store_lock,
     store_locks,
 )
-from pipelines.state import migrations, tables
+from pipelines.state import migrations
 from pipelines.state.locks import read_holder
+from tests.conftest import older_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNAL_TIMEOUT = 120.0  # how long a test waits for a signal before failing (never a synchronisation sleep)
@@ -219,15 +220,7 @@ def test_every_persons_rebuild_waits_for_a_push_then_fails_naming_it(
 
 
 def test_a_v3_store_upgrades_to_v4_with_the_locks_table(store_url: str) -> None:
-    engine = sa.create_engine(store_url)
-    with engine.begin() as conn:
-        for table in tables.metadata.sorted_tables:
-            if table.name != "locks":
-                table.create(conn)
-        conn.execute(tables.store_meta.insert().values(key="schema_version", value="3"))
-        conn.execute(sa.text("INSERT INTO persons (person_key, data, content_hash, updated_at) "
-                             "VALUES ('email:a@x.io', '{}', 'h', CURRENT_TIMESTAMP)"))
-    engine.dispose()
+    older_store(store_url, without="locks", version=3)
     store = StateStore(store_url)  # upgrades on open
     assert sa.inspect(store.engine).has_table("locks")
     with store.engine.connect() as conn:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
 import httpx
 import pytest
-import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,12 +29,11 @@ from pipelines import defs
 from pipelines.definitions import build_definitions
 from pipelines.resources import StateStoreResource
 from pipelines.state import StateStore, migrations
-from pipelines.state import tables
 from pipelines.webhooks import inbox, signature
 from pipelines.webhooks.events import InvalidEvent, parse_event
 from pipelines.webhooks.process import ReceiverProcess
 from sandbox.agentclara import AgentClaraApp
-from tests.conftest import _PG_SKIP, PG_URL
+from tests.conftest import older_store, private_schema
 
 SECRET = "whsec_test_5f1e0c"
 
@@ -65,23 +63,6 @@ def receiver(served: tuple[ReceiverProcess, str]) -> ReceiverProcess:
 def served_url(served: tuple[ReceiverProcess, str]) -> str:
     """The served receiver's store (shared by the module's request tests: they compare before and after)."""
     return served[1]
-
-
-@contextmanager
-def private_schema() -> Iterator[str]:
-    """A PostgreSQL URL on a fresh schema (what conftest's pg_url gives, for a module-scoped fixture)."""
-    if _PG_SKIP:
-        pytest.skip(_PG_SKIP)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _rows(store_url: str) -> list[dict]:
@@ -261,15 +242,7 @@ def test_a_carried_thread_is_merged_with_the_kept_one_by_message_id() -> None:
 
 
 def test_a_v4_store_upgrades_to_v5_with_the_inbox(store_url: str) -> None:
-    engine = sa.create_engine(store_url)
-    with engine.begin() as conn:
-        for table in tables.metadata.sorted_tables:
-            if table.name != "webhook_inbox":
-                table.create(conn)
-        conn.execute(tables.store_meta.insert().values(key="schema_version", value="4"))
-        conn.execute(sa.text("INSERT INTO persons (person_key, data, content_hash, updated_at) "
-                             "VALUES ('email:a@x.io', '{}', 'h', CURRENT_TIMESTAMP)"))
-    engine.dispose()
+    older_store(store_url, without="webhook_inbox", version=4)
     store = StateStore(store_url)  # upgrades on open
     try:
         with store.engine.connect() as conn:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Generator, Hashable, Iterator, Literal
+from typing import Any, Generator, Hashable, Iterator, Literal
 
 from connectors.errors import PaginationLoop, PayloadError, RequestError
 from connectors.paging.decide import (
