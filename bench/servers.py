@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from multiprocessing.connection import Connection
 
-from bench.emulator import ServerProcess
+from sandbox.process import ServerProcess, serve_until_stopped
 
 
 def _serve(conn: Connection, per_10s: int) -> None:
-    from sandbox.http import ServerThread
     from sandbox.hubspot import HubSpotApp
 
     app = HubSpotApp(per_10s=per_10s, daily_limit=10_000_000)
-    with ServerThread(app) as server:
-        conn.send(server.url)
-        conn.recv()  # any message: stop
-        conn.send(dict(app.status_counts))
+    serve_until_stopped(conn, app, lambda: dict(app.status_counts))
 
 
 class HubSpotProcess(ServerProcess):
