@@ -37,6 +37,8 @@ class Cut:
 
 def utf16_length(text: str) -> int:
     """Length of `text` as Java's String.length() counts it."""
+    if text.isascii():  # most values: no character outside the BMP, one unit each
+        return len(text)
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 

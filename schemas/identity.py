@@ -136,7 +136,8 @@ def merge_person(person_key: str, contacts: Sequence[Contact]) -> dict[str, Any]
     if parsed is None:
         raise ValueError(f"not a person key: {person_key!r}")
     kind, value = parsed
-    ranked = sorted(contacts, key=_rank)
+    # One contact is most persons: nothing to rank (the rank's content hash is the costly part).
+    ranked = list(contacts) if len(contacts) == 1 else sorted(contacts, key=_rank)
     name = _best_name(ranked)
     source_ids: dict[str, set[str]] = defaultdict(set)
     for contact in ranked:

@@ -48,6 +48,7 @@ from pipelines.state.store import (
 )
 from connectors.spec import RecordKind
 from pipelines.registry import SPECS
+from pipelines.steps.heap import long_lived_set_aside
 from pipelines.steps.workers import Workers
 from schemas import registry
 from schemas.conversation import activity_day, activity_time
@@ -169,8 +170,8 @@ def normalize_pending(
     """
     normalize = (kind.normalizers if normalizers is None else normalizers)[(source, stream)]
     started = time.monotonic()
-    with StreamNormalizer(store, source, region=region, run_id=run_id, cores=cores,
-                          kinds={stream: (kind, normalize)}) as normalizer:
+    with long_lived_set_aside(), StreamNormalizer(store, source, region=region, run_id=run_id, cores=cores,
+                                                  kinds={stream: (kind, normalize)}) as normalizer:
         for chunk in store.iter_pending_raw(source, stream, normalizer.version(kind)):
             normalizer.add(stream, chunk)
         stats = normalizer.finish().get(stream) or NormalizeStats(source, stream)

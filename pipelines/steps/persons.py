@@ -27,6 +27,7 @@ from typing import Any
 from pipelines.figures import Display, labelled
 from pipelines.state import StateStore
 from pipelines.state.rows import Rekey
+from pipelines.steps.heap import long_lived_set_aside
 from schemas.identity import conversation_rollup, fold_conversations, merge_person
 
 CHUNK = 2000
@@ -100,6 +101,13 @@ def rebuild_persons(store: StateStore) -> PersonStats:
     """Apply the matching rule, link conversations, then merge each key's records into one person."""
     stats = PersonStats()
     started = time.monotonic()
+    with long_lived_set_aside():
+        _rebuild(store, stats)
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def _rebuild(store: StateStore, stats: PersonStats) -> None:
     stats.upgraded = store.upgrade_stale_contacts()
     store.resolve_phone_identities()
     stats.linked, stats.unlinked = store.link_conversations()
@@ -115,8 +123,6 @@ def rebuild_persons(store: StateStore) -> PersonStats:
     stats.rekeyed = store.carry_rekeyed_crm_records()
     _warn_leftovers(stats.rekeyed)
     stats.removed = store.delete_orphan_persons()
-    stats.seconds = time.monotonic() - started
-    return stats
 
 
 def _save(store: StateStore, pending: list[tuple[str, dict[str, Any]]]) -> int:

@@ -20,6 +20,7 @@ from connectors.errors import ConnectorError, NotFound
 from pipelines.reporting import Progress
 from pipelines.state import StateStore
 from pipelines.state.rows import RawRow
+from pipelines.steps.heap import long_lived_set_aside
 from pipelines.steps.ingest import IngestStats, ingest, record_key
 from schemas.raw import storable
 
@@ -251,7 +252,8 @@ def read_source(
     client = None
     try:
         client = resource.client()
-        source.read(client, land, window)
+        with long_lived_set_aside():
+            source.read(client, land, window)
     except ConnectorError as exc:
         outcome.error = str(exc)
         log.error(

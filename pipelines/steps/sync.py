@@ -32,6 +32,7 @@ from connectors.limits import Cut
 from connectors.sink import CONTACT_GONE, SyncOutcome
 from pipelines.state import StateStore
 from pipelines.state.rows import SyncRow
+from pipelines.steps.heap import long_lived_set_aside
 
 CONTACT_OBJECT = "contact"  # the sync-state object type of persons (what activities hang off)
 CUT_SAMPLE = 10  # records whose cut values are shown in the metadata
@@ -138,8 +139,9 @@ def run(stats: SyncStats, chunks: Iterable[Any], each: Callable[[Any], None]) ->
     """Run `each` over the chunks; a spent quota stops it cleanly with progress kept (`stats.stopped`)."""
     started = time.monotonic()
     try:
-        for chunk in chunks:
-            each(chunk)
+        with long_lived_set_aside():
+            for chunk in chunks:
+                each(chunk)
     except QuotaExhausted as exc:
         stats.stopped = str(exc)
     stats.seconds += time.monotonic() - started
