@@ -51,6 +51,7 @@ LABELS = {
     "loop": "hand-written sequential loop (httpx + batch upserts of 100)",
 }
 README_START, README_END = "<!-- bench-compare:start -->", "<!-- bench-compare:end -->"
+NOTES_MARK = "<!-- bench-compare: what follows is kept when the table above is rewritten -->"
 
 
 @dataclass
@@ -175,6 +176,12 @@ def report(rows: list[Measured], labels: dict[str, str], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kept_notes(path: Path) -> str:
+    """What follows NOTES_MARK in `path` (written by hand: other runs, notes), to keep under a new table."""
+    text = path.read_text() if path.exists() else ""
+    return "\n" + text[text.index(NOTES_MARK):] if NOTES_MARK in text else ""
+
+
 def update_readme(rows: list[Measured], labels: dict[str, str]) -> None:
     """Put the latest table between the bench-compare markers of README's "Benchmarks"."""
     readme = ROOT / "README.md"
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(measure(tool, contacts, bench_python))
             print("\n".join(table(rows[-1:], labels)[2:]), flush=True)
     command = "python -m bench.compare " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.write_text(report(rows, labels, command.strip()))
+    args.out.write_text(report(rows, labels, command.strip()) + kept_notes(args.out))
     if not args.no_readme:
         update_readme(rows, labels)
     print(f"wrote {args.out}")

@@ -5,8 +5,8 @@ its first record: the Dagster definitions, SQLAlchemy, the CRM clients. A
 bulk step allocates containers fast enough to start a full collection every
 few thousand records, and every full collection walks all of those objects
 again, though none of them is garbage. At 20,000 persons that walk was about
-a third of the persons step and of the push's diff (README, "Where the CPU
-goes"). `gc.freeze()` moves what is alive to a generation collections skip;
+a third of the persons step and of the push's diff (README, "Benchmarks").
+`gc.freeze()` moves what is alive to a generation collections skip;
 leaving the outermost step gives it back (`gc.unfreeze()`), so a process that
 lives on (the test suite, an in-process executor, the webhook receiver)
 collects it as before and leaks nothing that was set aside.
