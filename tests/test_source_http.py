@@ -630,6 +630,7 @@ class TestDocumentedPace:
                 pager = source.iter_contact_pages().track(None, estimate=True)
                 got = [record["id"] for page in pager for record in page]
             arrivals = server.stop()
+        assert arrivals is not None, "the emulator's process died before it reported its arrivals"
         assert len(got) == len(set(got)) == 14_000
         admitted = sorted(t for t, status, _ in arrivals if status == 200)
         statuses = [s for _, s, _ in arrivals]
