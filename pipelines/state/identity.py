@@ -51,16 +51,18 @@ class IdentityFamily(StoreBase):
         so it scales with the store, not with memory; schemas.identity holds
         the in-memory reference implementation the tests compare against.
         Run after `upgrade_stale_contacts`, so every stored phone is a real
-        number (an emailed contact's key is "email:" + its email).
+        number (an emailed contact's key is "email:" + its email). Only rows
+        whose key changes are written, so a rebuild over a store that did not
+        move writes nothing (on PostgreSQL every rewritten row is a new tuple
+        and a dead one for VACUUM). Returns how many rows changed.
         """
-        statement = sa.text(
-            f"""
-            UPDATE records SET person_key = COALESCE({_sole_owner_key("records", "records.stream")},
-                {sql_person_key("phone", "records.phone")})
-            WHERE stream = :stream AND email IS NULL AND phone IS NOT NULL
-            """
-        )
+        key = f"""COALESCE({_sole_owner_key("records", "records.stream")},
+                {sql_person_key("phone", "records.phone")})"""
         with self.engine.begin() as conn:
+            differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+            statement = sa.text(f"UPDATE records SET person_key = {key} "
+                                f"WHERE stream = :stream AND email IS NULL AND phone IS NOT NULL "
+                                f"AND person_key {differs} {key}")
             return conn.execute(statement, {"stream": stream}).rowcount
 
     def link_conversations(self) -> tuple[int, int]:
