@@ -118,6 +118,20 @@ class TestIdentityInSql:
         assert got["e"] == "email:dan@example.com"
         assert store.resolve_phone_identities() == 0  # a rebuild over a store that did not move writes nothing
 
+    def test_the_rebuild_plans_its_identity_sql_with_the_loaded_tables_statistics(self, pg_url: str) -> None:
+        # Right after a bulk load PostgreSQL still plans with the empty table's statistics, and the
+        # phone lookups become scans of the whole stream (quadratic); the rebuild analyzes first.
+        from pipelines.steps.persons import rebuild_persons
+
+        store = StateStore(pg_url)
+        store.save_normalized(1, [_normalized(f"c{i}", None if i % 5 == 0 else f"p{i}@example.com",
+                                              f"+1202555{i:04d}") for i in range(3000)], [])
+        rebuild_persons(store)
+        with store.engine.connect() as conn:
+            plan = conn.execute(sa.text("EXPLAIN (FORMAT JSON) SELECT * FROM records WHERE stream = 'contacts'")).scalar()
+        store.dispose()
+        assert plan[0]["Plan"]["Plan Rows"] == 3000
+
 
 class TestSyncState:
     def test_outcomes_are_recorded_per_target(self, store_url: str) -> None:

@@ -109,6 +109,7 @@ def rebuild_persons(store: StateStore) -> PersonStats:
 
 def _rebuild(store: StateStore, stats: PersonStats) -> None:
     stats.upgraded = store.upgrade_stale_contacts()
+    store.refresh_planner_statistics()
     store.resolve_phone_identities()
     stats.linked, stats.unlinked = store.link_conversations()
     pending: list[tuple[str, dict[str, Any]]] = []
