@@ -14,8 +14,6 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -25,6 +23,7 @@ import sqlalchemy as sa
 
 from bench.emulator import NOW
 from bench.sqlprofile import SlowSql, SqlProfile
+from sandbox.postgres import scratch_schema
 
 PAGE = 100  # records per save_raw call, as a page from the source would be
 
@@ -160,21 +159,6 @@ def postgres_reason(url: str) -> str | None:
     return None
 
 
-@contextmanager
-def _fresh_schema(url: str) -> Iterator[str]:
-    """A URL whose connections land in a new schema, dropped afterwards."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{url}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def measure_postgres(url: str, records: int, hubspot_url: str) -> CpuResult:
-    with _fresh_schema(url) as schema_url:
+    with scratch_schema(url, "bench") as schema_url:
         return _run_child("PostgreSQL", schema_url, records, hubspot_url)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+from sandbox.postgres import scratch_schema
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -37,16 +38,8 @@ def private_schema() -> Iterator[str]:
     """A PostgreSQL URL whose connections land in a fresh schema of database `test`, dropped afterwards."""
     if _PG_SKIP:
         pytest.skip(_PG_SKIP)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "t") as url:
+        yield url
 
 
 @pytest.fixture

@@ -38,6 +38,11 @@ def _sole_owner_key(outer: str, contacts: str) -> str:
                 HAVING COUNT(DISTINCT r2.email) = 1)"""
 
 
+def _distinct_from(conn: sa.Connection) -> str:
+    """The null-safe "differs" operator of the connection's dialect, so an update writes changed rows only."""
+    return "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
+
+
 class IdentityFamily(StoreBase):
     """Give contacts and conversations their person key; roll conversations up per person."""
 
@@ -75,10 +80,9 @@ class IdentityFamily(StoreBase):
         key = f"""COALESCE({_sole_owner_key("records", "records.stream")},
                 {sql_person_key("phone", "records.phone")})"""
         with self.engine.begin() as conn:
-            differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
             statement = sa.text(f"UPDATE records SET person_key = {key} "
                                 f"WHERE stream = :stream AND email IS NULL AND phone IS NOT NULL "
-                                f"AND person_key {differs} {key}")
+                                f"AND person_key {_distinct_from(conn)} {key}")
             return conn.execute(statement, {"stream": stream}).rowcount
 
     def link_conversations(self) -> tuple[int, int]:
@@ -104,10 +108,9 @@ class IdentityFamily(StoreBase):
             (SELECT MIN(c.person_key) FROM records c
               WHERE c.stream = :contacts AND records.phone IS NOT NULL AND c.person_key = {phone_key}))"""
         with self.engine.begin() as conn:
-            differs = "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
             conn.execute(
                 sa.text(f"UPDATE records SET person_key = {linked_key} "
-                        f"WHERE stream = :conversations AND person_key {differs} {linked_key}"),
+                        f"WHERE stream = :conversations AND person_key {_distinct_from(conn)} {linked_key}"),
                 {"contacts": CONTACT_STREAM, "conversations": CONVERSATION_STREAM},
             )
             c = records.c
