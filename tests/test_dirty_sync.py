@@ -30,7 +30,7 @@ from tests.test_dirty_data import DIRTY
 
 PARTITION = "2026-11-22"
 CONTACTS = 220
-BAD_AT = 90  # listing position of the first bad item: the bad run covers the overlap of pages 1 and 2 (95-99)
+BAD_AT = 90  # listing position of the first bad item: the bad run covers the page boundary (99, shared by pages 1 and 2)
 
 
 @pytest.fixture

@@ -301,7 +301,7 @@ class TestProgress:
         progress = [line for line in lines[1:] if "landed this run" in line]
         assert len(progress) == 3 and "remaining" in progress[0]
         assert saved_checkpoints(store) == {"historical:agentclara:contacts": {
-            "offset": 1_000, "anchor": [f"r{i}" for i in range(950, 1_000)], "records": 1_000, "run_id": None}}
+            "offset": 1_000, "anchor": [f"r{i}" for i in range(990, 1_000)], "records": 1_000, "run_id": None}}
         metadata = checkpoints.metadata()
         assert metadata["contacts estimated total"] == pager.stats.estimated_total
         assert metadata["contacts checkpoint offset"] == 1_000
@@ -324,10 +324,11 @@ class TestProgress:
         assert 90 <= rate <= 110, lines[-1]
 
 
+    # Eight pages kept at the fresh listing's stride (99: one record of overlap) end at 7 * 99 + 100 = 793.
     @pytest.mark.parametrize("inserted, said", [
-        (0, "resuming AgentClara contacts from offset 765 (765 records landed by an earlier run"),
+        (0, "resuming AgentClara contacts from offset 793 (793 records landed by an earlier run"),
         (400, "AgentClara contacts: the listing moved since the last run; its checkpoint's page is now at offset"),
-        (10_000, "AgentClara contacts: the checkpoint's page is no longer near offset 765"),
+        (10_000, "AgentClara contacts: the checkpoint's page is no longer near offset 793"),
     ])
     def test_a_resume_says_where_it_starts(self, tmp_path: Path, inserted: int, said: str) -> None:
         lines: list[str] = []
@@ -351,8 +352,9 @@ class TestProgress:
 
 CONTACTS = 2_000
 GATE = 1_000  # page requests at or past this offset are held until the child is killed
-# Pages start at 0, 95, 190, ...: the last one below the gate is at 950 and ends at 1050.
-CHECKPOINT_AT_KILL = (GATE // 95) * 95 + 100
+# A fresh listing's pages start at 0, 99, 198, ... (one record of overlap): the last one below the
+# gate is at 990 and ends at 1090. Resumed, the listing pages with the grown overlap of 5 (stride 95).
+CHECKPOINT_AT_KILL = (GATE // 99) * 99 + 100
 
 
 class GatedAgentClara(AgentClaraApp):

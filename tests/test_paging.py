@@ -9,6 +9,8 @@ import threading
 from typing import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.errors import PaginationLoop, PayloadError
 from connectors.paging import OffsetPager
@@ -217,8 +219,9 @@ class TestShifts:
         assert set(original) & set(data.ids()) <= set(ids)
         assert p.stats.complete
 
+    @pytest.mark.parametrize("overlap", [5, None])  # None: the default, one record growing to 5
     @pytest.mark.parametrize("seed", range(6))
-    def test_never_silently_short(self, seed: int) -> None:
+    def test_never_silently_short(self, seed: int, overlap: int | None) -> None:
         """Whatever the churn, either every surviving record is read or the listing says it may be short."""
         import random
 
@@ -231,7 +234,7 @@ class TestShifts:
                 data.before[call] = delete_range(rng.randrange(0, 800), rng.randrange(800, 900))
             elif roll < 0.6:
                 data.before[call] = insert_front(rng.randrange(1, 150), f"n{call}-")
-        p = pager(data, overlap=5, concurrency=1 + seed % 3)
+        p = pager(data, overlap=overlap, concurrency=1 + seed % 3)
         ids = collect(p)
         missing = set(original) & set(data.ids()) - set(ids)
         assert not missing or not p.stats.complete
@@ -251,6 +254,89 @@ class TestShifts:
         p = pager(data, overlap=0)
         assert collect(p) == data.ids()
         assert data.calls == [(0, 100), (100, 100), (200, 100)]
+
+
+class TestDefaultOverlap:
+    """Not given, the overlap is one record until a recovery pass shows the list changing, then 5."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        size=st.integers(0, 700),
+        page_size=st.integers(2, 60),
+        churn=st.dictionaries(st.integers(1, 40), st.tuples(st.booleans(), st.integers(0, 700), st.integers(1, 30))),
+        concurrency=st.integers(1, 3),
+    )
+    def test_whatever_the_churn_nothing_twice_and_never_silently_short(
+        self, size: int, page_size: int, churn: dict[int, tuple[bool, int, int]], concurrency: int
+    ) -> None:
+        data = FakeList(size)
+        original = data.ids()
+        for call, (delete, at, count) in churn.items():
+            data.before[call] = delete_range(at, at + count) if delete else insert_front(count, f"n{call}-")
+        p = pager(data, page_size=page_size, max_page_size=page_size, on_loop="stop", concurrency=concurrency)
+        ids = collect(p)  # asserts no record twice
+        missing = set(original) & set(data.ids()) - set(ids)
+        # (inserts of exactly one stride before two pages in a row look like a server ignoring `offset`:
+        # the listing then stops as a loop, truncated, never complete)
+        assert not missing or not p.stats.complete
+
+    def test_a_list_that_holds_still_costs_one_record_per_page(self) -> None:
+        data = FakeList(250)
+        p = pager(data)
+        assert collect(p) == data.ids()
+        assert data.calls == [(0, 100), (99, 100), (198, 100)] and p.overlap == 1
+        assert p.stats.shifts_detected == 0 and p.stats.duplicates_dropped == 0
+
+    @pytest.mark.parametrize("concurrency", [1, 4])
+    def test_a_deletion_is_recovered_and_grows_the_overlap_for_the_rest(self, concurrency: int) -> None:
+        data = FakeList(1000)
+        data.before[2] = delete_range(0, 1)  # one read record gone: the third page shares nothing
+        p = pager(data, concurrency=concurrency)
+        ids = collect(p)
+        assert set(data.ids()) <= set(ids) and p.stats.complete
+        assert p.stats.recovery_passes == 1 and p.overlap == 5
+        offsets = [offset for offset, _ in data.calls]
+        back = next(i for i in range(1, len(offsets)) if offsets[i] < offsets[i - 1])
+        assert offsets[back] == 99  # the step back, at the stride it had (+ requests sent ahead before it)
+        after = sorted(offsets[back:])
+        assert {b - a for a, b in zip(after, after[1:])} == {95}  # then on at the grown one
+
+    def test_a_list_that_keeps_changing_needs_one_recovery_not_one_per_deletion(self) -> None:
+        data = FakeList(3000)
+        for call in range(2, 60):
+            data.before[call] = delete_range(0, 3)  # three read records gone before every page
+        p = pager(data, max_recoveries=2)
+        ids = collect(p)
+        assert set(data.ids()) <= set(ids)
+        assert p.stats.recovery_passes == 1 and p.stats.complete  # 3 deletions: within the grown overlap
+
+    def test_a_small_page_grows_to_a_quarter_of_it(self) -> None:
+        data = FakeList(200)
+        data.before[2] = delete_range(0, 1)
+        p = pager(data, page_size=12, max_page_size=12)
+        assert set(data.ids()) <= set(collect(p)) and p.overlap == 3
+
+    def test_a_page_of_one_record_has_no_overlap(self) -> None:
+        data = FakeList(3)
+        p = pager(data, page_size=1, max_page_size=1)
+        assert collect(p) == data.ids() and p.overlap == 0
+
+    def test_a_resumed_listing_starts_with_the_grown_overlap(self) -> None:
+        from connectors.paging import ResumePoint
+
+        class Kept:
+            def load(self) -> ResumePoint:
+                return ResumePoint(300, tuple(f"r{i}" for i in range(200, 300)), 300)
+
+            def begin(self, stats: object) -> None: ...
+
+            def save(self, point: ResumePoint) -> None: ...
+
+        data = FakeList(600)
+        p = pager(data, checkpoint=Kept())
+        ids = collect(p)
+        assert ids == data.ids()[300:] and data.calls[0] == (295, 100) and p.overlap == 5
+
 
 
 def ignores_offset(records: list[dict]) -> Callable[[int, int], list[dict]]:
@@ -300,7 +386,7 @@ class TestLoopDetection:
 
     def test_max_pages_truncates(self) -> None:
         p = pager(FakeList(1000), max_pages=3)
-        assert len(collect(p)) == 100 + 95 + 95
+        assert len(collect(p)) == 100 + 99 + 99  # the default overlap of one record
         assert not p.stats.complete and "max_pages" in p.stats.truncated
 
     def test_pages_only_once(self) -> None:
@@ -373,7 +459,7 @@ class TestConcurrency:
                 raise PayloadError("demo", "bad page")
             return data(offset, limit)
 
-        p = pager(fetch, concurrency=4)
+        p = pager(fetch, concurrency=4, overlap=5)
         got: list[str] = []
         with pytest.raises(PayloadError, match="bad page"):
             for page in p.pages():

@@ -172,6 +172,34 @@ class TestSkippedRecordsReRead:
         assert decision.events.unrecovered_gap and decision.events.shift and not decision.events.recovery
 
 
+class TestTheOverlapGrows:
+    GROWING = PageRules(limit=10, overlap=1, max_recoveries=3, grow_to=3)
+
+    def test_the_first_recovery_grows_the_overlap_and_steps_back_at_the_old_stride(self) -> None:
+        state, seen = after((0, recs(0, 10)), (9, recs(9, 19)), rules=self.GROWING)
+        decision = decide(state, 18, recs(30, 40), seen=seen)  # r19.. may be skipped
+        assert decision.step == Jump(9) and decision.events.recovery
+        assert decision.state.rules.overlap == 3 and decision.state.rules.grow_to is None
+
+    def test_reading_goes_forward_at_the_grown_stride_and_plans_the_grown_overlap(self) -> None:
+        state, seen = after((0, recs(0, 10)), (9, recs(9, 19)), (18, recs(30, 40)), rules=self.GROWING)
+        back = decide(state, 9, recs(17, 27), seen=seen)  # two deleted: the page overlaps again
+        assert back.step == Continue(16)  # 9 + (10 - 3)
+        seen.update(back.markers)
+        on = decide(back.state, 16, recs(24, 34), seen=seen)
+        assert on.step == Continue(23) and not on.events.shift and on.events.duplicates == 0
+
+    def test_an_insert_does_not_grow_it(self) -> None:
+        state, seen = after((0, recs(0, 10)), rules=self.GROWING)
+        decision = decide(state, 9, recs(8, 18), seen=seen)  # one record inserted before
+        assert decision.events.shift and decision.state.rules.overlap == 1
+
+    def test_grown_rules_stay_grown(self) -> None:
+        grown = self.GROWING.grown()
+        assert (grown.overlap, grown.stride, grown.grow_to) == (3, 7, None) and grown.grown() == grown
+        assert RULES.grown() == RULES
+
+
 class TestMarkers:
     def test_an_id_is_a_non_blank_string_or_an_integer(self) -> None:
         assert marker({"id": "a"}) == "a" and marker({"id": 7}) == 7
@@ -227,3 +255,8 @@ class TestPurity:
     def test_rules_are_checked(self, limit: int, overlap: int) -> None:
         with pytest.raises(ValueError):
             PageRules(limit=limit, overlap=overlap)
+
+    @pytest.mark.parametrize("grow_to", [0, 10])
+    def test_the_grown_overlap_is_checked(self, grow_to: int) -> None:
+        with pytest.raises(ValueError):
+            PageRules(limit=10, overlap=1, grow_to=grow_to)

@@ -12,7 +12,8 @@ listing and says which of its records are new and what to do next:
 - `Jump(offset)`: the page shares no id with what was read, so records
   between may have been skipped (the list shifted under us): step back and
   re-read from there (a *recovery pass*, doubling the step while the page
-  found is still past the frontier).
+  found is still past the frontier). The first one grows the overlap
+  (`PageRules.grow_to`): the pages after it start at the new stride.
 
 Nothing here does I/O or mutates its inputs, so each rule is unit-tested by
 feeding pages to it (tests/test_paging.py). The state is a frozen dataclass;
@@ -39,7 +40,12 @@ from typing import Any, Container, Hashable, NamedTuple, Sequence, Union
 from schemas.raw import NO_ID_PREFIX as NO_ID_MARKER
 
 
-DEFAULT_OVERLAP = 5  # 5% extra requests at limit=100; detects any shift
+# A listing starts with one shared record per page boundary (1 % extra requests at limit=100): that is
+# enough to see any shift, and a static list costs no more. A deletion behind the frontier then needs a
+# recovery pass; after the first one the list is known to be changing, and the overlap grows to
+# DEFAULT_OVERLAP (5 % extra), which absorbs up to four deletions per page without one.
+START_OVERLAP = 1
+DEFAULT_OVERLAP = 5
 DEFAULT_MAX_RECOVERIES = 10
 # Pages in a row that bring nothing new before we call it a loop. Only a
 # broken server or a burst of thousands of inserts mid-listing gets here.
@@ -98,12 +104,21 @@ class PageRules:
     id_key: str = "id"
     max_recoveries: int = DEFAULT_MAX_RECOVERIES
     max_stale_pages: int = DEFAULT_MAX_STALE_PAGES
+    grow_to: int | None = None  # the overlap from the first recovery pass on (None: it stays)
 
     def __post_init__(self) -> None:
         if self.limit < 1:
             raise ValueError("limit must be >= 1")
         if not 0 <= self.overlap < self.limit:
             raise ValueError(f"overlap must be in [0, {self.limit}) for limit {self.limit}")
+        if self.grow_to is not None and not self.overlap <= self.grow_to < self.limit:
+            raise ValueError(f"grow_to must be in [{self.overlap}, {self.limit}) for overlap {self.overlap}")
+
+    def grown(self) -> "PageRules":
+        """The rules once the list has been seen changing: the larger overlap, for good."""
+        if self.grow_to is None or self.grow_to == self.overlap:
+            return self
+        return replace(self, overlap=self.grow_to, grow_to=None)
 
     @property
     def stride(self) -> int:
@@ -275,8 +290,9 @@ def _past_frontier(state: PageState, offset: int) -> Decision | None:
         return Decision([], Jump(max(0, offset - step)), replace(state, seek_step=step))
     if state.recoveries >= state.rules.max_recoveries:
         return None
-    stride = state.rules.stride
-    state = replace(state, recoveries=state.recoveries + 1, gap_offset=offset, seeking=True, seek_step=stride)
+    stride = state.rules.stride  # back to where the page before began; forward again at the grown stride
+    state = replace(state, rules=state.rules.grown(), recoveries=state.recoveries + 1, gap_offset=offset,
+                    seeking=True, seek_step=stride)
     return Decision([], Jump(max(0, offset - stride)), state, events=PageEvents(shift=True, recovery=True))
 
 

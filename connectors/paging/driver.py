@@ -22,6 +22,7 @@ from connectors.paging.decide import (
     DEFAULT_MAX_RECOVERIES,
     DEFAULT_MAX_STALE_PAGES,
     DEFAULT_OVERLAP,
+    START_OVERLAP,
     Continue,
     Decision,
     Jump,
@@ -78,11 +79,7 @@ class OffsetPager:
         if on_loop not in ("raise", "stop"):
             raise ValueError("on_loop is 'raise' or 'stop'")
         self.limit = min(page_size, max_page_size)  # never above the documented maximum
-        if overlap is None:
-            overlap = min(DEFAULT_OVERLAP, max(1, self.limit // 4)) if self.limit > 1 else 0
-        self.rules = PageRules(self.limit, overlap, id_key, max_recoveries, max_stale_pages)
-        self.overlap = overlap
-        self.stride = self.rules.stride
+        self.rules = _rules(self.limit, overlap, id_key, max_recoveries, max_stale_pages)
         self.concurrency = concurrency
         self.id_key = id_key
         self.max_recoveries = max_recoveries
@@ -107,6 +104,15 @@ class OffsetPager:
         self._resumed_anchor: frozenset[Hashable] = frozenset()  # the checkpoint's page
         # Every marker yielded so far, at ~16 bytes each (connectors/paging/seen.py).
         self._seen = SeenMarkers()
+
+    @property
+    def overlap(self) -> int:
+        """Records shared by consecutive pages now (grown after a recovery pass when not given)."""
+        return self._state.rules.overlap
+
+    @property
+    def stride(self) -> int:
+        return self._state.rules.stride
 
     def __repr__(self) -> str:
         return f"OffsetPager(service={self.service!r}, stream={self.stream!r}, limit={self.limit}, overlap={self.overlap})"
@@ -208,13 +214,14 @@ class OffsetPager:
         """Pages at start, start+stride, ... in order: on `pool`, kept in flight ahead of the
         consumer (`Prefetch`; `early` when already started at `start`); without one, each
         fetched when asked for. The page at `start` is given when it was `prefetched`."""
+        stride = self.stride  # fixed within a run: the overlap grows only at a jump, which ends it
         if prefetched is not None:
             yield start, prefetched
-            start += self.stride
+            start += stride
         if pool is None:
             while self._may_submit():
                 yield start, self._fetch_one(start)
-                start += self.stride
+                start += stride
             return
         ahead = early if early is not None else self._prefetch(pool, start)
         try:
@@ -312,7 +319,8 @@ class OffsetPager:
         self._records_before = point.records
         self._seen.update(anchor)
         self._resumed_anchor = frozenset(anchor)
-        self._state = PageState.resumed(self.rules, point.offset, anchor)
+        # The list has had time to change since the checkpoint: resume with the grown overlap.
+        self._state = PageState.resumed(self.rules.grown(), point.offset, anchor)
         self._saved = self._state.position
         self.stats.start_offset = max(0, point.offset - self.overlap)
         return self.stats.start_offset
@@ -332,7 +340,7 @@ class OffsetPager:
         self.stats.start_offset = 0
         self._records_before = 0
         self._seen.clear()
-        self._state = PageState(self.rules)
+        self._state = PageState(self.rules.grown())
         self._saved = None
         return 0
 
@@ -351,3 +359,14 @@ class OffsetPager:
         offset, ids = position
         self.checkpoint.save(ResumePoint(offset, ids, self._records_before + self.stats.records_yielded))
         self._saved = position
+
+
+def _rules(limit: int, overlap: int | None, id_key: str, max_recoveries: int, max_stale_pages: int) -> PageRules:
+    """A fixed `overlap` when given; else START_OVERLAP, grown to DEFAULT_OVERLAP (at most a quarter
+    of a page) by the first recovery pass. A page of one record cannot overlap."""
+    if overlap is not None:
+        return PageRules(limit, overlap, id_key, max_recoveries, max_stale_pages)
+    if limit == 1:
+        return PageRules(limit, 0, id_key, max_recoveries, max_stale_pages)
+    grown = max(START_OVERLAP, min(DEFAULT_OVERLAP, limit // 4))
+    return PageRules(limit, START_OVERLAP, id_key, max_recoveries, max_stale_pages, grow_to=grown)
