@@ -22,6 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 from nameparser import HumanName
 from nameparser.config import CONSTANTS
 
+from schemas.email_fast_path import UNDECIDED as EMAIL_UNDECIDED, email_by_emval
 from schemas.errors import BAD_TIMESTAMP, InvalidRecord
 from schemas.phone_fast_path import UNDECIDED, phone_by_rphonenumbers
 
@@ -41,13 +42,13 @@ def normalize_email(value: Any) -> str | None:
         text = text[len("mailto:"):].strip()
     if not text or "@" not in text:
         return None
+    lowered = text.lower()
+    if (fast := email_by_emval(lowered)) is not EMAIL_UNDECIDED:  # where it must agree with email-validator
+        return fast  # type: ignore[no-any-return]
     try:
-        result = validate_email(
-            text.lower(), check_deliverability=False, allow_display_name=True
-        )
+        return validate_email(lowered, check_deliverability=False, allow_display_name=True).normalized
     except EmailNotValidError:
         return None
-    return result.normalized
 
 
 # --- phone -------------------------------------------------------------------

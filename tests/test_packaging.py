@@ -18,7 +18,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = ("connectors", "pipelines", "schemas", "sandbox")
 # These decide person keys and content hashes: a new major version could re-key or resend everyone.
-KEY_DECIDING = ("phonenumbers", "email-validator", "nameparser", "rphonenumbers")
+KEY_DECIDING = ("phonenumbers", "email-validator", "nameparser", "rphonenumbers", "emval")
 
 
 def _project() -> dict:
