@@ -11,9 +11,8 @@ naming the first few.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 import random
+from typing import Any, Iterator
 
 import phonenumbers
 import pytest
