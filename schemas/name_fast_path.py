@@ -31,12 +31,11 @@ the names nameparser splits.
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
 
 import nameparser
 
 VERSION = "2.6.0"
-ACTIVE = version("nameparser") == VERSION
+ACTIVE = nameparser.__version__ == VERSION
 
 _TITLES = ("titles", "given_name_titles")
 _OTHER_WORDS = ("suffix_acronyms", "suffix_words", "suffix_acronyms_ambiguous", "particles", "particles_ambiguous",

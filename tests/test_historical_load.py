@@ -178,6 +178,14 @@ class TestResume:
         pager.close()
         assert checkpoint.saved == [100, 195]
 
+    def test_a_listing_with_the_default_overlap_resumes_with_the_grown_one(self) -> None:
+        checkpoint, listing = MemoryCheckpoint(), Listing(600)
+        checkpoint.save(ResumePoint(300, tuple(listing.ids[200:300]), 300))
+        pager = pager_on(listing, checkpoint, overlap=None)  # one record, five after a shift
+        landed: list[str] = []
+        land_until(pager, landed)
+        assert landed == listing.ids[300:] and listing.calls[0] == (295, 100) and pager.overlap == 5
+
     @pytest.mark.parametrize("concurrency", [1, 4])
     def test_a_killed_listing_resumes_at_its_checkpoint_minus_the_overlap(self, concurrency: int) -> None:
         listing = Listing(3_000)

@@ -321,23 +321,6 @@ class TestDefaultOverlap:
         p = pager(data, page_size=1, max_page_size=1)
         assert collect(p) == data.ids() and p.overlap == 0
 
-    def test_a_resumed_listing_starts_with_the_grown_overlap(self) -> None:
-        from connectors.paging import ResumePoint
-
-        class Kept:
-            def load(self) -> ResumePoint:
-                return ResumePoint(300, tuple(f"r{i}" for i in range(200, 300)), 300)
-
-            def begin(self, stats: object) -> None: ...
-
-            def save(self, point: ResumePoint) -> None: ...
-
-        data = FakeList(600)
-        p = pager(data, checkpoint=Kept())
-        ids = collect(p)
-        assert ids == data.ids()[300:] and data.calls[0] == (295, 100) and p.overlap == 5
-
-
 
 def ignores_offset(records: list[dict]) -> Callable[[int, int], list[dict]]:
     calls: list[int] = []
